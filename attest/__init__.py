@@ -1,0 +1,1 @@
+"""Signing and verification of model artifacts (Sigstore bundles, DSSE, in-toto)."""
