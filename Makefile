@@ -38,6 +38,7 @@ provenance: install
 	echo "and verified every file against that bundle under policies/dev.yaml."
 
 test: install
+	$(PY) -m ruff check .
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

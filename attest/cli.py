@@ -121,8 +121,9 @@ def verify(
         verified = verify_model(model, data, anchors, policy, at=_parse_time(at), ignore=ignore, progress=progress)
     result = {"ok": True, "bundle": str(bundle)} | verified.to_json()
     signer = verified.signer
+    summary = f"{result['files']} files, {result['bytes']:,} bytes ({verified.manifest.format})"
     _print(result, as_json,
-           f"[green]verified[/] {model}: {result['files']} files, {result['bytes']:,} bytes ({verified.manifest.format})\n"
+           f"[green]verified[/] {model}: {summary}\n"
            f"   signer {signer.kind} {', '.join(signer.identity) or signer.key_id}\n"
            f"   time   {signer.time.isoformat()} ({signer.time_source})\n   policy {policy.name}")
 

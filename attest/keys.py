@@ -9,16 +9,16 @@ a bundle, or one weaker than intended, is caught before anything is signed with 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from attest.errors import AttestError, SignatureError
+from sbom.atomic_write import write_atomically
 
 __all__ = [
     "KeyKind",
@@ -84,7 +84,7 @@ def _unsupported(key: object) -> str:
     return f"{kind} keys are not supported; {_SUPPORTED}"
 
 
-def key_id(public_key: PublicKey) -> str:
+def key_id(public_key: CertificatePublicKeyTypes) -> str:
     """The bundle's key hint: SHA-256 of the PEM SubjectPublicKeyInfo, in hex, as model-signing writes it."""
     pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(pem).hexdigest()
@@ -92,27 +92,26 @@ def key_id(public_key: PublicKey) -> str:
 
 def sign_bytes(private_key: PrivateKey, data: bytes) -> bytes:
     """A signature over ``data``: DER-encoded ECDSA with the curve's hash, or pure Ed25519."""
-    if isinstance(private_key, ed25519.Ed25519PrivateKey):
-        return private_key.sign(data)
-    return private_key.sign(data, _ecdsa(private_key.curve))
+    key = as_private_key(private_key)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    return key.sign(data, _ecdsa(key.curve))
 
 
 def verify_bytes(public_key: PublicKey, signature: bytes, data: bytes) -> None:
     """Return if ``signature`` is ``public_key``'s over ``data``; raise SignatureError otherwise."""
+    key = as_public_key(public_key)
     try:
-        if isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, data)
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
         else:
-            public_key.verify(signature, data, _ecdsa(public_key.curve))
+            key.verify(signature, data, _ecdsa(key.curve))
     except InvalidSignature:
         raise SignatureError(f"the signature does not verify with key {key_id(public_key)}") from None
 
 
 def _ecdsa(curve: ec.EllipticCurve) -> ec.ECDSA:
-    hash_type = _CURVE_HASH.get(curve.name)
-    if hash_type is None:
-        raise AttestError(f"ECDSA keys on curve {curve.name} are not supported; {_SUPPORTED}")
-    return ec.ECDSA(hash_type())
+    return ec.ECDSA(_CURVE_HASH[curve.name]())  # the curve was checked by as_private_key / as_public_key
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> PrivateKey:
@@ -187,24 +186,9 @@ def _read(path: Path) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
-    """The file appears whole with ``mode`` from the start, or not at all: a key is never half written."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise AttestError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if ``path`` exists, atomically: no check-then-write race
+        write_atomically(path, data, mode=mode, overwrite=overwrite)
     except FileExistsError:
         raise AttestError(f"{path} already exists; remove it or choose another file name") from None
     except OSError as exc:
         raise AttestError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)

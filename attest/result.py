@@ -22,7 +22,7 @@ class SignerInfo:
 
     kind: SignerKind
 
-    key_id: str | None
+    key_id: str
     """SHA-256 of the signing key's PEM SubjectPublicKeyInfo (the bundle hint convention)."""
 
     time: datetime
@@ -39,7 +39,8 @@ class SignerInfo:
     """The issuing CA's subject, or the OIDC issuer of a keyless signer."""
 
     chain: tuple[str, ...] = ()
-    """Subjects of the verified path, leaf first, root last."""
+    """Subjects of the verified path, leaf first, root last (certificate signing only: for keyless
+    bundles sigstore-python checks the Fulcio path and does not return it)."""
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from attest.bundle import Signer
 from attest.errors import AttestError
 from attest.statement import IN_TOTO_PAYLOAD_TYPE, SignedManifest, modelgate_statement, oms_statement, parse_statement
+from sbom.atomic_write import write_atomically
 from sbom.bom import BomOptions, bom_file_digests, build_bom, describe_model
 from sbom.errors import BomError
 from sbom.formats import detect_format
@@ -104,8 +105,7 @@ def _oms_ignore_list(tree: ModelTree, ignore: tuple[str | Path, ...]) -> tuple[s
 
 def write_bundle(bundle: dict[str, Any], output: Path) -> None:
     """Write the bundle JSON atomically: a reader never sees half a bundle."""
-    if output.exists() and output.is_dir():
-        raise AttestError(f"{output} is a folder; give a file name for the bundle")
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(output)
+    try:
+        write_atomically(output, (json.dumps(bundle, indent=2) + "\n").encode())
+    except OSError as exc:
+        raise AttestError(f"cannot write bundle {output}: {exc.strerror or exc}") from exc

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from attest.dsse import IN_TOTO_PAYLOAD_TYPE
 from attest.errors import BundleFormatError
+from attest.strict_json import loads_strict
 from sbom.errors import UnsafePathError
 from sbom.hashing import FileDigest
 from sbom.inventory import check_relative_name
@@ -31,13 +33,13 @@ __all__ = [
     "parse_statement",
 ]
 
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 CYCLONEDX_PREDICATE = "https://cyclonedx.org/bom"
 OMS_PREDICATE = "https://model_signing/signature/v1.0"
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MAX_SUBJECTS = 100_000
+_MAX_STATEMENT_BYTES = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,16 +166,7 @@ def _oms_root(hex_digests: list[str]) -> str:
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(keys) != len(set(keys)):
-            raise BundleFormatError("statement has duplicate JSON keys")
-        return dict(pairs)
-
-    try:
-        document = json.loads(payload, object_pairs_hook=no_duplicates)
-    except (ValueError, RecursionError) as exc:
-        raise BundleFormatError(f"statement is not valid JSON: {exc}") from exc
+    document = loads_strict(payload, "statement", max_bytes=_MAX_STATEMENT_BYTES)
     if not isinstance(document, dict):
         raise BundleFormatError("statement must be a JSON object")
     return document

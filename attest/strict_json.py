@@ -1,4 +1,4 @@
-"""Strict reading of the JSON that carries signatures.
+"""Strict reading of the JSON that carries signatures (bundles, envelopes, statements).
 
 Bundles come from whoever sent the model, so the reader leaves nothing to interpretation: UTF-8 only,
 no duplicate keys (two parsers could pick different ones), no NaN or Infinity, a size cap, unknown
@@ -10,41 +10,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Collection
 from typing import Any
 
 from attest.errors import BundleFormatError
+from sbom.errors import MalformedFileError
+from sbom.strict_json import load_strict_json
 
 __all__ = ["b64decode_strict", "expect_object", "loads_strict"]
 
 
 def loads_strict(raw: bytes, what: str, *, max_bytes: int) -> Any:
-    """Parse ``raw`` as one JSON document, refusing what a lenient parser would silently accept."""
+    """Parse ``raw`` as one JSON document with ``sbom.strict_json``'s rules, failing as a BundleFormatError."""
     if len(raw) > max_bytes:
         raise BundleFormatError(f"{what} is larger than {max_bytes} bytes")
     try:
-        text = raw.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return load_strict_json(raw.decode("utf-8"), what)
     except UnicodeDecodeError:
         raise BundleFormatError(f"{what} is not UTF-8 text") from None
-    except RecursionError:
-        raise BundleFormatError(f"{what} is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, and our hooks' refusals
+    except MalformedFileError as exc:
+        raise BundleFormatError(exc.reason) from None
+    except ValueError as exc:  # json.JSONDecodeError
         raise BundleFormatError(f"{what} is not valid JSON: {exc}") from None
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def expect_object(

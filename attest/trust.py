@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography import x509
 
 from attest.errors import AttestError, IdentityError
-from attest.keys import PublicKey, key_id, load_public_key
+from attest.keys import PublicKey, as_public_key, key_id, load_public_key
 from policies.schema import KeylessIdentity, TrustSection
 
 __all__ = ["RootAnchor", "TrustAnchors", "load_certificates"]
@@ -23,9 +24,8 @@ __all__ = ["RootAnchor", "TrustAnchors", "load_certificates"]
 _NOTHING_TRUSTED = "no trusted keys, certificate roots or keyless identities are configured"
 
 
-@dataclass(frozen=True, slots=True)
-class RootAnchor:
-    """A CA trusted to issue signing certificates."""
+class RootAnchor(NamedTuple):
+    """A CA trusted to issue signing certificates; a plain ``(certificate, identities)`` pair works too."""
 
     certificate: x509.Certificate
 
@@ -35,14 +35,31 @@ class RootAnchor:
 
 @dataclass(frozen=True, slots=True)
 class TrustAnchors:
-    """Everything a bundle's signer may chain to; built by ``from_policy``."""
+    """Everything a bundle's signer may chain to; ``from_policy`` builds it from a policy and flags.
+
+    Built directly, entries are checked and normalised: keys must be supported public keys, roots
+    become ``RootAnchor`` and ``(identity, issuer)`` pairs become ``KeylessIdentity``.
+    """
 
     keys: tuple[PublicKey, ...] = ()
-    roots: tuple[RootAnchor, ...] = ()
+    roots: tuple[tuple[x509.Certificate, tuple[str, ...]], ...] = ()
     keyless: tuple[KeylessIdentity, ...] = ()
 
     sigstore_trust_config: Path | None = None
     """Client trust config for keyless bundles; None means the public-good instance sigstore-python embeds."""
+
+    def __post_init__(self) -> None:
+        roots = tuple(RootAnchor(cert, tuple(identities)) for cert, identities in self.roots)
+        for (cert, _), (_, given) in zip(roots, self.roots, strict=True):
+            if not isinstance(cert, x509.Certificate) or isinstance(given, str):
+                raise AttestError("certificate roots must be (certificate, tuple of identities) pairs")
+        keyless = tuple(
+            k if isinstance(k, KeylessIdentity) else KeylessIdentity(identity=k[0], issuer=k[1])  # type: ignore[index]
+            for k in self.keyless
+        )
+        object.__setattr__(self, "keys", tuple(as_public_key(k) for k in self.keys))
+        object.__setattr__(self, "roots", roots)
+        object.__setattr__(self, "keyless", keyless)
 
     @property
     def is_empty(self) -> bool:
@@ -70,7 +87,9 @@ class TrustAnchors:
             key = load_public_key(path)
             public_keys.setdefault(key_id(key), key)
         anchors = [
-            RootAnchor(cert, root.identities) for root in trust.certificate_roots for cert in load_certificates(root.path)
+            RootAnchor(cert, root.identities)
+            for root in trust.certificate_roots
+            for cert in load_certificates(root.path)
         ]
         anchors += [RootAnchor(cert, tuple(root_identities)) for path in roots for cert in load_certificates(path)]
         config = sigstore_trust_config or trust.sigstore_trust_config

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from attest.bundle import SignerInfo, verify_bundle
+from attest.bundle_format import MAX_BUNDLE_BYTES
 from attest.errors import AttestError, BundleFormatError, PolicyViolation, SubjectMismatchError
 from attest.statement import IN_TOTO_PAYLOAD_TYPE, SignedManifest, parse_statement
 from attest.trust import TrustAnchors
@@ -26,9 +27,8 @@ from sbom.formats import FileFormat, detect_format
 from sbom.hashing import hash_files
 from sbom.inventory import ModelTree, scan_model
 
-__all__ = ["MAX_BUNDLE_BYTES", "Verified", "read_bundle", "verify_model"]
+__all__ = ["Verified", "read_bundle", "verify_model"]
 
-MAX_BUNDLE_BYTES = 64 << 20
 _WEIGHT_FORMATS = {FileFormat.SAFETENSORS, FileFormat.GGUF}
 
 

@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 from rich.console import Console
 
@@ -45,20 +44,19 @@ for _register in (sbom.cli.register, attest.cli.register, engine.cli.register):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns (and, as a script, exits with) the exit code."""
+    """Run the command line; returns (and, as a script, exits with) the exit code.
+
+    Click reports usage errors itself (exit 2); modelgate's own errors carry their exit code.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rc = app(args=args, prog_name="modelgate", standalone_mode=False)
+        app(args=args, prog_name="modelgate")
+        rc = 0
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except ModelgateError as exc:
         _report_error(exc, as_json="--json" in args)
         rc = exc.exit_code
-    except click.exceptions.Abort:
-        Console(stderr=True).print("aborted")
-        rc = 130
-    except click.ClickException as exc:
-        exc.show()
-        rc = 2
-    rc = rc if isinstance(rc, int) else 0
     if argv is None:
         sys.exit(rc)
     return rc

@@ -2,9 +2,10 @@
 
 cyclonedx-python-lib's object model drops the model card and the compositions, so the document is
 built as dicts and then validated with the library's strict JSON-schema validator; a document that
-fails is an error, never output. The model is ``metadata.component``, with one nested ``file``
-component per file (both digests, size, format, roles) and a composition that says the list is
-complete. Apart from the serial number and timestamp, the same model always gives the same bytes.
+fails is an error, never output. The model is the one top-level component, with its model card and
+one nested ``file`` component per file (both digests, size, format, roles), and a composition says
+that list is complete; ``metadata.component`` names the model as the BOM's subject. Apart from the
+serial number and timestamp, the same model always gives the same bytes.
 
 BOMs read back (``load_bom``) are untrusted: size-capped, strictly parsed and validated against the
 schema of the spec version they claim.
@@ -13,13 +14,12 @@ schema of the spec version they claim.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.spdx import fixup_id, is_expression
 from cyclonedx.validation.json import JsonStrictValidator
 
+from sbom.atomic_write import write_atomically
 from sbom.errors import BomError, MalformedFileError, UnsafePathError
 from sbom.formats import FileFormat, detect_format
 from sbom.hashing import FileDigest
@@ -97,14 +98,14 @@ def build_bom(
     """The ML-BOM of ``tree``; ``digests`` must hold SHA-256 and SHA-512 for exactly its files."""
     if set(digests) != {f.path for f in tree.files}:
         raise BomError("the digests do not cover exactly the model's files; hash the same tree")
-    model: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": _MODEL_REF}
-    if options.supplier:
-        model["supplier"] = {"name": options.supplier}
-    if options.author:
-        model["authors"] = [{"name": options.author}]
-    model["name"] = tree.name
+    subject: dict[str, Any] = {"type": "machine-learning-model", "name": tree.name}
     if options.version:
-        model["version"] = options.version
+        subject["version"] = options.version
+    if options.supplier:
+        subject["supplier"] = {"name": options.supplier}
+    if options.author:
+        subject["authors"] = [{"name": options.author}]
+    model = subject | {"bom-ref": _MODEL_REF}
     if licence := options.license or facts.license:
         model["licenses"] = _licenses(licence)
     if bases := (options.base_model,) if options.base_model else facts.base_models:
@@ -123,8 +124,9 @@ def build_bom(
         "metadata": {
             "timestamp": moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "tools": {"components": [{"type": "application", "name": "modelgate", "version": _own_version()}]},
-            "component": model,
+            "component": subject,
         },
+        "components": [model],
         "compositions": [{"aggregate": "complete", "assemblies": [_MODEL_REF]}],
     }
     _validate(bom, SchemaVersion.V1_6, "the generated BOM")
@@ -139,7 +141,7 @@ def render_bom(bom: Mapping[str, Any]) -> bytes:
 def write_bom(bom: Mapping[str, Any], output: Path) -> None:
     """Write atomically (temporary file, then rename), so no reader ever sees half a BOM."""
     try:
-        _replace_atomically(output, render_bom(bom))
+        write_atomically(output, render_bom(bom))
     except OSError as exc:
         raise BomError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
@@ -185,20 +187,6 @@ def bom_file_digests(bom: Mapping[str, Any]) -> dict[str, str]:
             raise BomError(f"the BOM lists {path} twice or with an ambiguous SHA-256")
         found[path] = digest
     return found
-
-
-def _replace_atomically(output: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _file_component(
@@ -258,4 +246,7 @@ def _validator(schema: SchemaVersion) -> JsonStrictValidator:
 
 @cache
 def _own_version() -> str:
-    return package_version("modelgate")
+    try:
+        return package_version("modelgate")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0"

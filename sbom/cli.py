@@ -25,13 +25,13 @@ def sbom(
     author: str | None = typer.Option(None, "--author", help="Person or organisation that made the model."),
     version: str | None = typer.Option(None, "--version", help="Version of the model."),
     licence: str | None = typer.Option(
-        None, "--license", help="SPDX id or expression, or a licence name [default: what the model declares]."
+        None, "--license", help="SPDX id or expression, or a licence name (default: what the model declares)."
     ),
     base_model: str | None = typer.Option(
-        None, "--base-model", metavar="NAME", help="Model this one derives from [default: what the model declares]."
+        None, "--base-model", metavar="NAME", help="Model this one derives from (default: what the model declares)."
     ),
     ignore_paths: list[Path] = typer.Option(
-        [], "--ignore-paths", help="Paths inside the model to leave out (repeatable)."
+        [], "--ignore-paths", metavar="PATH", help="Paths inside the model to leave out (repeatable)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (no progress bar)."),
 ) -> None:
@@ -56,11 +56,14 @@ def sbom(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    stated = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["facts"].items() if k != "base_models")
+    shown = {k.replace("_", " "): f"{v:,}" if isinstance(v, int) else v for k, v in summary["facts"].items()}
+    stated = ", ".join(f"{key} {value}" for key, value in shown.items() if key != "base models")
+    files = f"{len(tree.files)} file" + "s" * (len(tree.files) != 1)
     Console(highlight=False).print(
         f"[green]ok[/] wrote {escape(str(output))} (CycloneDX {SPEC_VERSION}, {summary['serialNumber']})\n"
-        f"   {escape(tree.name)}: {len(tree.files)} files, {tree.total_size / 1e9:.2f} GB\n"
-        f"   {escape(stated or 'the model states no facts about itself')}"
+        f"   {escape(tree.name)}: {files}, {tree.total_size / 1e9:.2f} GB\n"
+        f"   {escape(stated or 'the model states no facts about itself')}",
+        soft_wrap=True,
     )
 
 

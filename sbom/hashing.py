@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbom.errors import UnsafePathError
-from sbom.inventory import ModelFile
+from sbom.inventory import ModelFile, open_regular_file
 
 __all__ = ["CHUNK_SIZE", "FileDigest", "hash_files"]
 
@@ -70,15 +69,8 @@ def hash_files(
 
 
 def _hash_one(root: Path, f: ModelFile, buf: bytearray, sha512: bool, progress: Progress | None) -> FileDigest:
-    path = root / f.path
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise UnsafePathError(f.path, f"cannot open: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb", buffering=0) as stream:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePathError(f.path, "not a regular file")
+    stream, size = open_regular_file(root / f.path, f.path, buffering=0)
+    with stream:
         h256 = hashlib.sha256()
         h512 = hashlib.sha512() if sha512 else None
         view = memoryview(buf)
@@ -91,6 +83,6 @@ def _hash_one(root: Path, f: ModelFile, buf: bytearray, sha512: bool, progress: 
             total += n
             if progress is not None:
                 progress(n)
-    if total != st.st_size or total != f.size:
+    if total != size or total != f.size:
         raise UnsafePathError(f.path, "file changed size while it was being hashed")
     return FileDigest(f.path, total, h256.hexdigest(), h512.hexdigest() if h512 else None)

@@ -13,10 +13,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from sbom.errors import UnsafePathError
 
-__all__ = ["DEFAULT_IGNORES", "ModelFile", "ModelTree", "check_relative_name", "scan_model"]
+__all__ = ["DEFAULT_IGNORES", "ModelFile", "ModelTree", "check_relative_name", "open_regular_file", "scan_model"]
 
 # Version-control metadata is never part of a model; the OpenSSF model-signing tool skips the same names.
 DEFAULT_IGNORES = (".git", ".gitattributes", ".gitignore", ".github")
@@ -144,3 +145,23 @@ def _walk(folder: Path, prefix: str, skip: frozenset[str], out: list[ModelFile],
                 raise UnsafePathError(prefix or ".", f"more than {_MAX_FILES} files in the model")
         else:
             raise UnsafePathError(rel, "not a regular file (device, FIFO or socket)")
+
+
+def open_regular_file(path: Path, name: str, *, buffering: int = -1) -> tuple[BinaryIO, int]:
+    """Open a model file for reading, and its size, refusing anything swapped in since the scan.
+
+    No links are followed, and O_NONBLOCK keeps a FIFO from blocking the open: the regular-file check on
+    the open descriptor then refuses it. Every reader of model bytes opens them through here.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UnsafePathError(name, f"cannot open: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(name, "not a regular file")
+        return os.fdopen(fd, "rb", buffering=buffering), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise

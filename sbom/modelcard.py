@@ -10,21 +10,21 @@ README, then what the tensor headers imply; the first that states a fact wins.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import yaml
 
-from sbom.errors import MalformedFileError, UnsafePathError
+from sbom.errors import MalformedFileError
 from sbom.formats import FileFormat
 from sbom.gguf import GGUFFile, read_gguf
-from sbom.inventory import ModelFile, ModelTree
+from sbom.inventory import ModelFile, ModelTree, open_regular_file
 from sbom.roles import Role, file_roles
-from sbom.safetensors import SafetensorsHeader, load_strict_json, read_safetensors_header
+from sbom.safetensors import SafetensorsHeader, read_safetensors_header
+from sbom.strict_json import load_strict_json
 
 __all__ = ["ModelFacts", "extract_facts", "load_json"]
 
@@ -119,7 +119,8 @@ def extract_facts(tree: ModelTree, formats: Mapping[str, FileFormat]) -> ModelFa
     roles: dict[str, tuple[Role, ...]] = {}
     ggufs: list[tuple[str, GGUFFile]] = []
     shards: dict[str, SafetensorsHeader] = {}
-    docs: dict[str, Any] = {}
+    indexes: dict[str, Any] = {}
+    config: dict[str, Any] = {}
     readme: dict[str, Any] = {}
     for f in tree.files:
         fmt = formats[f.path]
@@ -132,21 +133,21 @@ def extract_facts(tree: ModelTree, formats: Mapping[str, FileFormat]) -> ModelFa
         elif fmt is FileFormat.JSON and f.size <= _JSON_LIMIT:
             doc = load_json(_read(tree, f, lambda fh, size, name: fh.read(_JSON_LIMIT + 1)), f.path)
             keys = doc.keys() if isinstance(doc, dict) else ()
-            if f.path == "config.json" or f.path.endswith(".safetensors.index.json"):
-                docs[f.path] = doc
+            if f.path == "config.json":
+                config = _config_facts(doc)
+            elif f.path.endswith(".safetensors.index.json"):
+                indexes[f.path] = doc
         elif f.path == "README.md":
             readme = _readme_facts(_read(tree, f, lambda fh, size, name: fh.read(_FRONT_MATTER_LIMIT)))
         roles[f.path] = file_roles(f.path, fmt, keys)
 
-    counted = _indexed_shards(tree, docs, shards)
+    counted = _indexed_shards(indexes, shards)
+    params = [g.parameter_count for _, g in ggufs] + [shards[p].parameter_count for p in counted]
     parts = [_gguf_facts(name, g) for name, g in ggufs[:1]]
-    if "config.json" in docs:
-        parts.append(_config_facts(docs["config.json"]))
-    parts.append(readme)
-    parts.append(_tensor_facts([shards[p] for p in counted]))
-    if ggufs or counted:
-        parts.append({"parameter_count": sum(g.parameter_count for _, g in ggufs) + sum(
-            shards[p].parameter_count for p in counted)})
+    parts += [config, readme, {
+        "parameter_count": sum(params) if params else None,
+        "dtype": _dominant((t.dtype, t.n_elements) for p in counted for t in shards[p].tensors),
+    }]
     merged: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
@@ -158,7 +159,7 @@ def extract_facts(tree: ModelTree, formats: Mapping[str, FileFormat]) -> ModelFa
 def _gguf_facts(name: str, g: GGUFFile) -> dict[str, Any]:
     md = g.metadata
     arch = _text(md, "general.architecture", name)
-    counts = {fact: _count(md, f"{arch}.{key}", name) for fact, key in _GGUF_COUNTS.items()}
+    counts = {fact: _count(md, f"{arch}.{key}", name) if arch else None for fact, key in _GGUF_COUNTS.items()}
     tokens = md.get("tokenizer.ggml.tokens")
     if counts["vocab_size"] is None and isinstance(tokens, list | tuple):
         counts["vocab_size"] = len(tokens)
@@ -227,20 +228,14 @@ def _readme_facts(head: bytes) -> dict[str, Any]:
     }
 
 
-def _tensor_facts(headers: list[SafetensorsHeader]) -> dict[str, Any]:
-    return {"dtype": _dominant((t.dtype, t.n_elements) for h in headers for t in h.tensors)}
-
-
-def _indexed_shards(tree: ModelTree, docs: dict[str, Any], shards: Mapping[str, SafetensorsHeader]) -> list[str]:
+def _indexed_shards(indexes: dict[str, Any], shards: Mapping[str, SafetensorsHeader]) -> list[str]:
     """The shards whose parameters count: those an index names, else every safetensors file.
 
     Checkpoints such as Mistral's ship the same weights twice (consolidated and sharded); counting both
     would double the size. A shard that an index names but the model lacks makes the index malformed.
     """
     named: set[str] = set()
-    for path, index in docs.items():
-        if path == "config.json":
-            continue
+    for path, index in indexes.items():
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
             raise MalformedFileError(path, "weight_map must map tensor names to shard file names")
@@ -253,14 +248,11 @@ def _indexed_shards(tree: ModelTree, docs: dict[str, Any], shards: Mapping[str, 
     return sorted(named) if named else sorted(shards)
 
 
-def _read(tree: ModelTree, f: ModelFile, reader: Callable[[IO[bytes], int, str], T]) -> T:
+def _read(tree: ModelTree, f: ModelFile, reader: Callable[[BinaryIO, int, str], T]) -> T:
     """Open without following links (the file may have been swapped since the scan) and parse."""
-    try:
-        fd = os.open(tree.root / f.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise UnsafePathError(f.path, f"cannot open: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        return reader(fh, os.fstat(fd).st_size, f.path)
+    fh, size = open_regular_file(tree.root / f.path, f.path)
+    with fh:
+        return reader(fh, size, f.path)
 
 
 def _text(mapping: Mapping[str, Any], key: str, name: str) -> str | None:

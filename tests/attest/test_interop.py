@@ -21,8 +21,8 @@ from attest.signing import sign_model, write_bundle
 from attest.trust import TrustAnchors
 from attest.verification import read_bundle, verify_model
 from policies.schema import KeylessIdentity, Policy, TrustSection
+from tests.certgen import make_pki, write_pem
 from tests.conftest import shared_path
-from tests.pki import make_ca_chain
 
 POLICY = Policy(name="interop", trust=TrustSection(require_sbom=False))
 IDENTITY = KeylessIdentity(identity="stefanb@us.ibm.com", issuer="https://sigstore.verify.ibm.com/oauth2")
@@ -159,11 +159,11 @@ def test_model_signing_verifies_our_bundle_made_with_its_own_test_key(tmp_path: 
 
 def test_model_signing_verifies_our_certificate_bundle(tmp_path: Path) -> None:
     model = _oms_model(tmp_path)
-    pki = make_ca_chain(tmp_path / "pki")
-    write_bundle(sign_model(model, CertificateSigner(pki.leaf_key, [pki.leaf, pki.intermediate]),
-                            format="oms").bundle, tmp_path / "model.sig")
+    pki = make_pki()
+    write_bundle(sign_model(model, CertificateSigner(pki.leaf_key, pki.chain), format="oms").bundle,
+                 tmp_path / "model.sig")
     ok = _run_model_signing("verify", "certificate", str(model), "--signature", str(tmp_path / "model.sig"),
-                            "--certificate_chain", str(pki.root_path))
+                            "--certificate_chain", str(write_pem(pki.root, tmp_path / "root.pem")))
     assert ok.returncode == 0, ok.stderr + ok.stdout
 
 

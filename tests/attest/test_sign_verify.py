@@ -21,12 +21,14 @@ from attest.errors import (
 )
 from attest.keys import generate_private_key
 from attest.signing import sign_model
-from attest.statement import IN_TOTO_PAYLOAD_TYPE
+from attest.statement import IN_TOTO_PAYLOAD_TYPE, oms_statement
 from attest.trust import TrustAnchors
 from attest.verification import verify_model
 from policies.schema import Policy, TrustSection
 from sbom.errors import RefusedFormatError
-from tests.pki import make_ca_chain
+from sbom.hashing import hash_files
+from sbom.inventory import scan_model
+from tests.certgen import NOW, make_pki
 
 LENIENT = Policy(name="test", trust=TrustSection(require_sbom=False))
 STRICT = Policy(name="strict", trust=TrustSection(require_sbom=True))
@@ -68,21 +70,20 @@ def test_statement_names_every_file_with_its_sha256(hf_model: Path) -> None:
     assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
-def test_certificate_round_trip_and_time(hf_model: Path, tmp_path: Path) -> None:
-    pki = make_ca_chain(tmp_path)
-    outcome = sign_model(hf_model, CertificateSigner(pki.leaf_key, [pki.leaf, pki.intermediate]))
-    anchors = TrustAnchors(roots=((pki.root, ("signer@example.com",)),))
-    verified = verify_model(hf_model, _bundle_bytes(outcome.bundle), anchors, STRICT, at=pki.valid_at)
+def test_certificate_round_trip_and_time(hf_model: Path) -> None:
+    pki = make_pki()
+    outcome = sign_model(hf_model, CertificateSigner(pki.leaf_key, pki.chain))
+    bundle = _bundle_bytes(outcome.bundle)
+    anchors = TrustAnchors(roots=((pki.root, ("release@example.com",)),))
+    verified = verify_model(hf_model, bundle, anchors, STRICT, at=NOW)
     assert verified.signer.kind == "certificate" and verified.signer.time_source == "given"
     with pytest.raises(CertificateError, match="expired|not valid"):
-        verify_model(hf_model, _bundle_bytes(outcome.bundle), anchors, STRICT, at=pki.valid_at + timedelta(days=3650))
+        verify_model(hf_model, bundle, anchors, STRICT, at=NOW + timedelta(days=3650))
     wrong_name = TrustAnchors(roots=((pki.root, ("someone-else@example.com",)),))
     with pytest.raises(IdentityError):
-        verify_model(hf_model, _bundle_bytes(outcome.bundle), wrong_name, STRICT, at=pki.valid_at)
-    other_root = make_ca_chain(tmp_path / "other")
+        verify_model(hf_model, bundle, wrong_name, STRICT, at=NOW)
     with pytest.raises(CertificateError):
-        verify_model(hf_model, _bundle_bytes(outcome.bundle), TrustAnchors(roots=((other_root.root, ()),)), STRICT,
-                     at=pki.valid_at)
+        verify_model(hf_model, bundle, TrustAnchors(roots=((make_pki().root, ()),)), STRICT, at=NOW)
 
 
 def test_single_gguf_file_round_trip(gguf_model: Path) -> None:
@@ -206,19 +207,12 @@ def test_pickle_is_never_signed(hf_model: Path) -> None:
 
 
 def test_pickle_signed_elsewhere_is_refused_at_verification(hf_model: Path) -> None:
+    """A bundle from another tool may well list a pickle; verification still refuses to pass it."""
     key = generate_private_key("ecdsa-p256")
-    payload = b"\x80\x04K\x01."  # pickle of the integer 1
-    (hf_model / "extra.bin").write_bytes(payload)
-    import hashlib
-
-    statement = {
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": p.name, "digest": {"sha256": hashlib.sha256(p.read_bytes()).hexdigest()}}
-                    for p in sorted(hf_model.iterdir())],
-        "predicateType": "https://cyclonedx.org/bom",
-        "predicate": {},
-    }
-    bundle = KeySigner(key).sign(IN_TOTO_PAYLOAD_TYPE, json.dumps(statement).encode())
+    (hf_model / "extra.bin").write_bytes(b"\x80\x04K\x01.")  # pickle of the integer 1
+    tree = scan_model(hf_model)
+    payload = oms_statement(tree.name, hash_files(tree.root, tree.files), ())
+    bundle = KeySigner(key).sign(IN_TOTO_PAYLOAD_TYPE, payload)
     with pytest.raises(PolicyViolation, match="extra.bin: refused"):
         verify_model(hf_model, _bundle_bytes(bundle), _key_anchors(key), LENIENT)
 

@@ -1,0 +1,78 @@
+"""Tiny but real model artifacts for tests: safetensors written byte by byte, GGUF by the reference writer."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """The safetensors layout: u64 header length, JSON header padded with spaces to 8 bytes, then the data."""
+    dtypes = {np.float32: "F32", np.float16: "F16", np.int32: "I32", np.int64: "I64", np.uint8: "U8"}
+    header: dict[str, object] = {"__metadata__": metadata} if metadata else {}
+    offset, blobs = 0, []
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": dtypes[array.dtype.type], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+
+
+def tiny_llama_tensors(vocab: int = 32, hidden: int = 8, layers: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    tensors = {"model.embed_tokens.weight": rng.standard_normal((vocab, hidden), dtype=np.float32),
+               "model.norm.weight": np.ones(hidden, dtype=np.float32)}
+    for i in range(layers):
+        for part in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            tensors[f"model.layers.{i}.self_attn.{part}.weight"] = rng.standard_normal((hidden, hidden),
+                                                                                      dtype=np.float32)
+    return tensors
+
+
+def tiny_hf_model(folder: Path, *, vocab: int = 32, hidden: int = 8) -> Path:
+    """A Hugging Face style folder: config, tokenizer, tokenizer_config with a chat template, one safetensors."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
+              "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+              "max_position_embeddings": 256, "vocab_size": vocab, "torch_dtype": "float32"}
+    (folder / "config.json").write_text(json.dumps(config))
+    tokenizer = {"version": "1.0", "model": {"type": "BPE", "vocab": {f"t{i}": i for i in range(vocab)}, "merges": []}}
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE,
+                                                              "model_max_length": 256}))
+    write_safetensors(folder / "model.safetensors", tiny_llama_tensors(vocab, hidden), {"format": "pt"})
+    return folder
+
+
+def tiny_gguf(path: Path, *, vocab: int = 32, hidden: int = 8) -> Path:
+    """A GGUF v3 file with llama metadata, a tokenizer vocabulary and a chat template, via gguf.GGUFWriter."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_context_length(256)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(1)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(1)
+    writer.add_file_type(0)
+    writer.add_string("general.license", "apache-2.0")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"t{i}" for i in range(vocab)])
+    writer.add_chat_template(CHAT_TEMPLATE)
+    for name, array in tiny_llama_tensors(vocab, hidden).items():
+        writer.add_tensor(name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
