@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
@@ -17,11 +16,11 @@ from attest.bundle import CertificateSigner, KeylessSigner, KeySigner, Signer
 from attest.errors import AttestError
 from attest.keys import generate_private_key, key_id, load_private_key, save_private_key, save_public_key
 from attest.signing import sign_model, write_bundle
-from attest.trust import TrustAnchors
+from attest.trust import TrustAnchors, load_certificates
 from attest.verification import read_bundle, verify_model
 from policies.loader import load_policy
 from policies.schema import KeylessIdentity, Policy, TrustSection
-from sbom.bom import BomOptions, load_bom
+from sbom.bom import BomOptions, read_bom
 from sbom.inventory import scan_model
 from sbom.progress import byte_progress
 
@@ -77,7 +76,7 @@ def sign(
     if fmt == "oms" and sbom is not None:
         raise AttestError("--sbom cannot be used with --format oms: that format carries no SBOM")
     signer = _signer(key, cert, chain, keyless, identity_token, trust_config, _password(password_env), fmt)
-    bom = load_bom(_read(sbom), str(sbom)) if sbom is not None else None
+    bom = read_bom(sbom) if sbom is not None else None
     ignore = [*ignore_paths, output.absolute()]
     with byte_progress(scan_model(model, ignore).total_size, "hashing", enabled=not as_json) as progress:
         outcome = sign_model(model, signer, format=fmt, bom=bom, bom_options=BomOptions(), ignore=ignore,
@@ -151,10 +150,7 @@ def _signer(key: Path | None, cert: Path | None, chain: Path | None, keyless: bo
         if chain is not None:
             raise AttestError("--chain needs --cert")
         return KeySigner(private_key)
-    try:
-        certificates = x509.load_pem_x509_certificates(_read(cert) + (_read(chain) if chain else b""))
-    except ValueError as exc:
-        raise AttestError(f"{cert}: not a PEM certificate file: {exc}") from exc
+    certificates = load_certificates(cert) + (load_certificates(chain) if chain else ())
     return CertificateSigner(private_key, certificates)
 
 
@@ -182,13 +178,6 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError as exc:
         raise AttestError(f"--at {value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)") from exc
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise AttestError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _print(result: dict[str, Any], as_json: bool, human: str) -> None:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from attest.errors import AttestError, SignatureError
-from sbom.atomic_write import write_atomically
+from sbom.fileio import DocumentTooLarge, read_capped, write_atomically
 
 __all__ = [
     "KeyKind",
@@ -30,6 +30,7 @@ __all__ = [
     "key_id",
     "load_private_key",
     "load_public_key",
+    "read_pem_file",
     "save_private_key",
     "save_public_key",
     "sign_bytes",
@@ -116,7 +117,7 @@ def _ecdsa(curve: ec.EllipticCurve) -> ec.ECDSA:
 
 def load_private_key(path: Path, password: bytes | None = None) -> PrivateKey:
     """Read a PEM private key; every failure names the file and what to do about it."""
-    data = _read(path)
+    data = read_pem_file(path)
     if b"-----BEGIN CERTIFICATE-----" in data:
         raise AttestError(f"{path} holds a certificate, not a private key; pass the certificate with --cert")
     if b"PRIVATE KEY-----" not in data:
@@ -139,7 +140,7 @@ def load_private_key(path: Path, password: bytes | None = None) -> PrivateKey:
 
 def load_public_key(path: Path) -> PublicKey:
     """Read a PEM public key; a certificate or a private key given by mistake gets its own message."""
-    data = _read(path)
+    data = read_pem_file(path)
     if b"-----BEGIN CERTIFICATE-----" in data:
         raise AttestError(
             f"{path} holds a certificate, not a public key; trust its CA as a certificate root, "
@@ -174,15 +175,14 @@ def save_public_key(path: Path, key: PublicKey, *, overwrite: bool = False) -> N
     _write_atomic(Path(path), pem, 0o644, overwrite)
 
 
-def _read(path: Path) -> bytes:
+def read_pem_file(path: Path) -> bytes:
+    """A PEM file's bytes (keys, certificates), capped: a path to something huge is refused, not read."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_KEY_FILE + 1)
+        return read_capped(path, _MAX_KEY_FILE)
+    except DocumentTooLarge:
+        raise AttestError(f"{path} is too large to be a PEM key or certificate file") from None
     except OSError as exc:
         raise AttestError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if len(data) > _MAX_KEY_FILE:
-        raise AttestError(f"{path} is too large to be a key file")
-    return data
 
 
 def _write_atomic(path: Path, data: bytes, mode: int, overwrite: bool) -> None:

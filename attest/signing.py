@@ -15,9 +15,9 @@ from typing import Any, Literal
 from attest.bundle import Signer
 from attest.errors import AttestError
 from attest.statement import IN_TOTO_PAYLOAD_TYPE, SignedManifest, modelgate_statement, oms_statement, parse_statement
-from sbom.atomic_write import write_atomically
 from sbom.bom import BomOptions, bom_file_digests, build_bom, describe_model
 from sbom.errors import BomError
+from sbom.fileio import write_atomically
 from sbom.formats import detect_format
 from sbom.hashing import FileDigest, hash_files
 from sbom.inventory import DEFAULT_IGNORES, ModelTree, scan_model

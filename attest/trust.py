@@ -16,7 +16,7 @@ from typing import NamedTuple
 from cryptography import x509
 
 from attest.errors import AttestError, IdentityError
-from attest.keys import PublicKey, as_public_key, key_id, load_public_key
+from attest.keys import PublicKey, as_public_key, key_id, load_public_key, read_pem_file
 from policies.schema import KeylessIdentity, TrustSection
 
 __all__ = ["RootAnchor", "TrustAnchors", "load_certificates"]
@@ -105,10 +105,7 @@ class TrustAnchors:
 
 def load_certificates(path: Path) -> tuple[x509.Certificate, ...]:
     """Every certificate in a PEM file; a key given where a certificate belongs gets its own message."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise AttestError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    data = read_pem_file(Path(path))
     if b"-----BEGIN CERTIFICATE-----" not in data:
         if b"KEY-----" in data:
             raise AttestError(f"{path} holds a key, not a certificate; give the CA's certificate (or use --key)")

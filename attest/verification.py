@@ -23,6 +23,7 @@ from attest.trust import TrustAnchors
 from policies.schema import Policy
 from sbom.bom import bom_file_digests, load_bom
 from sbom.errors import BomError, MalformedFileError, RefusedFormatError, UnsafePathError
+from sbom.fileio import DocumentTooLarge, read_capped
 from sbom.formats import FileFormat, detect_format
 from sbom.hashing import hash_files
 from sbom.inventory import ModelTree, scan_model
@@ -65,13 +66,11 @@ class Verified:
 def read_bundle(path: Path) -> bytes:
     """The bundle's bytes, refusing anything too large to be a bundle."""
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BUNDLE_BYTES + 1)
+        return read_capped(path, MAX_BUNDLE_BYTES)
+    except DocumentTooLarge as exc:
+        raise BundleFormatError(str(exc)) from None
     except OSError as exc:
         raise AttestError(f"cannot read bundle {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise BundleFormatError(f"bundle {path} is larger than {MAX_BUNDLE_BYTES} bytes")
-    return data
 
 
 def verify_model(

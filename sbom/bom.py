@@ -28,8 +28,8 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.spdx import fixup_id, is_expression
 from cyclonedx.validation.json import JsonStrictValidator
 
-from sbom.atomic_write import write_atomically
 from sbom.errors import BomError, MalformedFileError, UnsafePathError
+from sbom.fileio import DocumentTooLarge, read_capped, write_atomically
 from sbom.formats import FileFormat, detect_format
 from sbom.hashing import FileDigest
 from sbom.inventory import ModelFile, ModelTree, check_relative_name
@@ -144,6 +144,16 @@ def write_bom(bom: Mapping[str, Any], output: Path) -> None:
         write_atomically(output, render_bom(bom))
     except OSError as exc:
         raise BomError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def read_bom(path: Path) -> dict[str, Any]:
+    """Read and validate a CycloneDX file (see ``load_bom``)."""
+    try:
+        return load_bom(read_capped(path, _MAX_BOM_BYTES), str(path))
+    except DocumentTooLarge:
+        raise BomError(f"{path}: larger than {_MAX_BOM_BYTES >> 20} MiB; not read") from None
+    except OSError as exc:
+        raise BomError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def load_bom(data: bytes, name: str) -> dict[str, Any]:

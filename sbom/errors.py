@@ -5,7 +5,7 @@
         ├── UnsafePathError      a symlink, device, FIFO, or a name escaping the model root
         ├── RefusedFormatError   a code-carrying format (pickle, PyTorch zip, NumPy object array, ...)
         ├── MalformedFileError   a file that claims a format and breaks its rules (strict parsers)
-        └── BomError             a CycloneDX document that is missing or invalid
+        └── BomError             a CycloneDX document that is invalid, unreadable or cannot be written
 
 They are input errors (exit 2) when producing an SBOM or a signature; verification wraps them in its
 own failure type (exit 1), since there the artifact under test is what is wrong.
@@ -52,4 +52,4 @@ class MalformedFileError(SbomError):
 
 
 class BomError(SbomError):
-    """A CycloneDX document that cannot be used."""
+    """A CycloneDX document that is invalid, cannot be read, or cannot be written."""

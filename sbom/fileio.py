@@ -1,7 +1,8 @@
-"""Writing a file so that it appears whole or not at all.
+"""Reading and writing the small documents around a model: BOMs, bundles, keys, certificates.
 
-BOMs, bundles and keys are read by other programs, possibly while they are being written; a reader must
-never see half a document, and a private key must never exist, even briefly, with open permissions.
+Reads are capped, so a hostile path (a huge file, /dev/zero) cannot exhaust memory. Writes appear whole
+or not at all: other programs may read a BOM or bundle while it is written, and a private key must
+never exist, even briefly, with open permissions.
 """
 
 from __future__ import annotations
@@ -10,7 +11,20 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["DocumentTooLarge", "read_capped", "write_atomically"]
+
+
+class DocumentTooLarge(ValueError):
+    """The file is larger than the cap for its kind of document."""
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The file's bytes; DocumentTooLarge past ``limit`` bytes, OSError when it cannot be read."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DocumentTooLarge(f"{path} is larger than {limit} bytes")
+    return data
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
