@@ -1,5 +1,6 @@
 """Signing and verification of model artifacts: Sigstore bundles v0.3, DSSE, in-toto Statements v1.
 
+    >>> import json
     >>> from pathlib import Path
     >>> from attest import KeySigner, TrustAnchors, generate_private_key, sign_model, verify_model
     >>> from policies import shipped_policy
