@@ -21,6 +21,7 @@ from attest.verification import read_bundle, verify_model
 from policies.loader import load_policy
 from policies.schema import KeylessIdentity, Policy, TrustSection
 from sbom.bom import BomOptions, read_bom
+from sbom.errors import SbomError
 from sbom.inventory import scan_model
 from sbom.progress import byte_progress
 
@@ -78,7 +79,7 @@ def sign(
     signer = _signer(key, cert, chain, keyless, identity_token, trust_config, _password(password_env), fmt)
     bom = read_bom(sbom) if sbom is not None else None
     ignore = [*ignore_paths, output.absolute()]
-    with byte_progress(scan_model(model, ignore).total_size, "hashing", enabled=not as_json) as progress:
+    with byte_progress(_total_size(model, ignore), "hashing", enabled=not as_json) as progress:
         outcome = sign_model(model, signer, format=fmt, bom=bom, bom_options=BomOptions(), ignore=ignore,
                              progress=progress)  # type: ignore[arg-type]
     write_bundle(outcome.bundle, output)
@@ -116,7 +117,7 @@ def verify(
     )
     data = read_bundle(bundle)
     ignore = [*ignore_paths, bundle.absolute()]
-    with byte_progress(scan_model(model, ignore).total_size, "verifying", enabled=not as_json) as progress:
+    with byte_progress(_total_size(model, ignore), "verifying", enabled=not as_json) as progress:
         verified = verify_model(model, data, anchors, policy, at=_parse_time(at), ignore=ignore, progress=progress)
     result = {"ok": True, "bundle": str(bundle)} | verified.to_json()
     signer = verified.signer
@@ -152,6 +153,14 @@ def _signer(key: Path | None, cert: Path | None, chain: Path | None, keyless: bo
         return KeySigner(private_key)
     certificates = load_certificates(cert) + (load_certificates(chain) if chain else ())
     return CertificateSigner(private_key, certificates)
+
+
+def _total_size(model: Path, ignore: list[Path]) -> int | None:
+    """For the progress bar only: a model that cannot be scanned is reported by signing or verification."""
+    try:
+        return scan_model(model, ignore).total_size
+    except SbomError:
+        return None
 
 
 def _public_name(private: Path) -> Path:

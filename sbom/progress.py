@@ -13,8 +13,13 @@ __all__ = ["byte_progress"]
 
 
 @contextmanager
-def byte_progress(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[[int], None] | None]:
-    """Yield a thread-safe ``advance(nbytes)`` callback, or None when stderr is not a terminal or ``--json``."""
+def byte_progress(
+    total: int | None, description: str, *, enabled: bool = True
+) -> Iterator[Callable[[int], None] | None]:
+    """Yield a thread-safe ``advance(nbytes)`` callback, or None when stderr is not a terminal or ``--json``.
+
+    A ``total`` of None shows a bar without an end, for when the size is not known in advance.
+    """
     if not enabled or not sys.stderr.isatty():
         yield None
         return

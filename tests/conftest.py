@@ -10,14 +10,15 @@ from engine.errors import EngineError, ModelDigestError
 from engine.model_cache import fetch_model
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def shared_path(*parts: str) -> Path:
-    """A file under ../shared, or a skip that says why when the folder is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared test vectors not found at {path} (../shared beside the checkout)")
-    return path
+    """A file under ../shared, else its copy in tests/fixtures, else a skip that says why."""
+    for base in (SHARED, FIXTURES):
+        if (path := base.joinpath(*parts)).exists():
+            return path
+    pytest.skip(f"test vector {'/'.join(parts)} not found in {SHARED} (../shared beside the checkout) or {FIXTURES}")
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,15 @@ def test_provenance_flow_and_exit_codes(hf_model: Path, tmp_path: Path) -> None:
     assert rc == 1 and "verification failed" in text and "config.json" in text
 
 
+def test_symlink_in_the_model_is_a_verification_failure(hf_model: Path, tmp_path: Path) -> None:
+    run("keygen", "-o", tmp_path / "k.key.pem")
+    run("sign", hf_model, "--key", tmp_path / "k.key.pem", "-o", tmp_path / "b.json")
+    (hf_model / "tokenizer.json").rename(tmp_path / "tokenizer.json")
+    (hf_model / "tokenizer.json").symlink_to(tmp_path / "tokenizer.json")
+    rc, out = run("verify", hf_model, "--bundle", tmp_path / "b.json", "--key", tmp_path / "k.pub.pem", "--json")
+    assert rc == 1 and "tokenizer.json: symbolic links are not allowed" in out["reason"]
+
+
 def test_production_policy_trusts_nobody_by_default(hf_model: Path, tmp_path: Path) -> None:
     run("keygen", "-o", tmp_path / "k.key.pem")
     run("sign", hf_model, "--key", tmp_path / "k.key.pem", "-o", tmp_path / "b.json")

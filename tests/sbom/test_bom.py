@@ -17,7 +17,7 @@ from sbom.errors import BomError
 from sbom.hashing import hash_files
 from sbom.inventory import scan_model
 from tests.builders import CHAT_TEMPLATE, tiny_llama_tensors, write_safetensors
-from tests.conftest import SHARED
+from tests.conftest import shared_path
 
 WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 ROLES = {
@@ -155,9 +155,7 @@ def test_an_invalid_bom_is_never_returned(hf_model: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize("name", ["valid-machine-learning-1.6.json", "valid-machine-learning-1.7.json",
                                   "valid-machine-learning-considerations-env-1.6.json"])
 def test_official_examples_load(name: str) -> None:
-    path = SHARED / "vectors" / "cyclonedx" / name
-    if not path.exists():
-        pytest.skip(f"official CycloneDX examples not found at {path} (../shared beside the checkout)")
+    path = shared_path("vectors", "cyclonedx", name)
     bom = load_bom(path.read_bytes(), name)
     assert bom["components"][0]["type"] == "machine-learning-model"
     assert bom_file_digests(bom) == {}
