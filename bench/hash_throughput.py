@@ -48,8 +48,21 @@ def single_thread_sha256(folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def modelgate_hash(folder: Path, *, sha512: bool = False) -> float:
-    tree = scan_model(folder)
+def single_thread_both(path: Path) -> float:
+    """The SBOM baseline for one file: sha256 then sha512 of each chunk, in one thread."""
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    start = time.perf_counter()
+    h256, h512 = hashlib.sha256(), hashlib.sha512()
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h256.update(view[:n])
+            h512.update(view[:n])
+    return time.perf_counter() - start
+
+
+def modelgate_hash(model: Path, *, sha512: bool = False) -> float:
+    tree = scan_model(model)
     start = time.perf_counter()
     hash_files(tree.root, tree.files, sha512=sha512)
     return time.perf_counter() - start
@@ -73,6 +86,10 @@ def main() -> int:
         base = min(single_thread_sha256(folder) for _ in range(args.repeat))
         ours = min(modelgate_hash(folder) for _ in range(args.repeat))
         both = min(modelgate_hash(folder, sha512=True) for _ in range(args.repeat))
+        one = folder / "shard-00000.bin"
+        one_base = min(single_thread_both(one) for _ in range(args.repeat))
+        one_ours = min(modelgate_hash(one, sha512=True) for _ in range(args.repeat))
+        one_size = one.stat().st_size
         size = sum(p.stat().st_size for p in folder.iterdir())
 
     gbps = lambda seconds: size / seconds / 1e9  # noqa: E731
@@ -85,6 +102,7 @@ def main() -> int:
         "single_thread_sha256_gbps": round(gbps(base), 3),
         "modelgate_sha256_gbps": round(gbps(ours), 3),
         "modelgate_sha256_sha512_gbps": round(gbps(both), 3),
+        "single_file_sha256_sha512_speedup": round(one_base / one_ours, 3),
         "ratio_vs_single_thread": round(ratio, 3),
         "target_ratio": round(target, 3),
         "meets_target": ratio >= target,
@@ -96,6 +114,8 @@ def main() -> int:
         print(f"single-thread hashlib.sha256 : {result['single_thread_sha256_gbps']:.3f} GB/s")
         print(f"modelgate sha256             : {result['modelgate_sha256_gbps']:.3f} GB/s")
         print(f"modelgate sha256+sha512 (SBOM): {result['modelgate_sha256_sha512_gbps']:.3f} GB/s")
+        print(f"one {one_size / 1e9:.2f} GB file, sha256+sha512: {one_base / one_ours:.2f}x "
+              "a single thread (both digests of each chunk at once)")
         print(f"ratio {ratio:.2f}x single-thread; target >= {target:.2f}x (0.9 x {cores} cores): "
               f"{'met' if result['meets_target'] else 'NOT met'}")
     return 0 if result["meets_target"] else 1

@@ -1,7 +1,8 @@
 """Hashing model files fast enough for multi-gigabyte weights.
 
 Files are hashed in parallel threads (hashlib releases the GIL on large updates), largest first so that
-one big shard does not finish last. Each file is opened once without following links, checked to be a
+one big shard does not finish last; within a large file, the SHA-256 and SHA-512 of each chunk are
+computed at the same time. Each file is opened once without following links, checked to be a
 regular file, and read into a reused buffer; if its size changes while it is read, hashing fails rather
 than record digests of a file that is being rewritten.
 """
@@ -70,19 +71,26 @@ def hash_files(
 
 def _hash_one(root: Path, f: ModelFile, buf: bytearray, sha512: bool, progress: Progress | None) -> FileDigest:
     stream, size = open_regular_file(root / f.path, f.path, buffering=0)
+    h256 = hashlib.sha256()
+    h512 = hashlib.sha512() if sha512 else None
+    view = memoryview(buf)
+    total = 0
+    # Both digests of one chunk run at once on a large file, so a single big GGUF still uses two cores.
+    side = ThreadPoolExecutor(1, thread_name_prefix="modelgate-sha512") if h512 and size > CHUNK_SIZE else None
     with stream:
-        h256 = hashlib.sha256()
-        h512 = hashlib.sha512() if sha512 else None
-        view = memoryview(buf)
-        total = 0
         while n := stream.readinto(buf):
             chunk = view[:n]
+            pending = side.submit(h512.update, chunk) if side and h512 else None
             h256.update(chunk)
-            if h512 is not None:
+            if pending is not None:
+                pending.result()
+            elif h512 is not None:
                 h512.update(chunk)
             total += n
             if progress is not None:
                 progress(n)
+    if side is not None:
+        side.shutdown()
     if total != size or total != f.size:
         raise UnsafePathError(f.path, "file changed size while it was being hashed")
     return FileDigest(f.path, total, h256.hexdigest(), h512.hexdigest() if h512 else None)
