@@ -6,7 +6,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,17 +15,20 @@ from rich.console import Console
 from attest.bundle import CertificateSigner, KeylessSigner, KeySigner, Signer
 from attest.errors import AttestError
 from attest.keys import generate_private_key, key_id, load_private_key, save_private_key, save_public_key
-from attest.signing import sign_model, write_bundle
+from attest.signing import SignatureFormat, sign_model, write_bundle
 from attest.trust import TrustAnchors, load_certificates
 from attest.verification import read_bundle, verify_model
 from policies.loader import load_policy
 from policies.schema import KeylessIdentity, Policy, TrustSection
-from sbom.bom import BomOptions, read_bom
+from sbom.bom import read_bom
 from sbom.errors import SbomError
 from sbom.inventory import scan_model
 from sbom.progress import byte_progress
 
 __all__ = ["register"]
+
+# Without --policy, verification checks signature and files only, like `model_signing verify`.
+_AD_HOC_POLICY = Policy(name="command-line", trust=TrustSection(require_sbom=False))
 
 _JSON = typer.Option(False, "--json", help="Print the result as JSON (no progress bar).")
 _IGNORE = typer.Option([], "--ignore-paths", help="Paths inside the model to leave out (repeatable).")
@@ -59,7 +62,7 @@ def sign(
     output: Path = typer.Option(..., "-o", "--output", help="Sigstore bundle to write."),
     key: Path | None = typer.Option(None, "--key", help="Private key (PEM); with --cert, the certificate's key."),
     cert: Path | None = typer.Option(None, "--cert", help="Signing certificate (PEM); needs --key."),
-    chain: Path | None = typer.Option(None, "--chain", help="Intermediate certificates (PEM), leaf first order."),
+    chain: Path | None = typer.Option(None, "--chain", help="Intermediate CA certificates (PEM)."),
     keyless: bool = typer.Option(False, "--keyless", help="Sigstore keyless signing (Fulcio + Rekor)."),
     identity_token: str | None = typer.Option(
         None, "--identity-token", envvar="SIGSTORE_ID_TOKEN", help="OIDC token for --keyless."
@@ -80,8 +83,8 @@ def sign(
     bom = read_bom(sbom) if sbom is not None else None
     ignore = [*ignore_paths, output.absolute()]
     with byte_progress(_total_size(model, ignore), "hashing", enabled=not as_json) as progress:
-        outcome = sign_model(model, signer, format=fmt, bom=bom, bom_options=BomOptions(), ignore=ignore,
-                             progress=progress)  # type: ignore[arg-type]
+        outcome = sign_model(model, signer, format=cast(SignatureFormat, fmt), bom=bom, ignore=ignore,
+                             progress=progress)
     write_bundle(outcome.bundle, output)
     result = {"ok": True, "model": str(model), "bundle": str(output)} | outcome.to_json()
     _print(result, as_json, f"[green]ok[/] signed {result['files']} files of {model} ({fmt} format) -> {output}")
@@ -126,10 +129,6 @@ def verify(
            f"[green]verified[/] {model}: {summary}\n"
            f"   signer {signer.kind} {', '.join(signer.identity) or signer.key_id}\n"
            f"   time   {signer.time.isoformat()} ({signer.time_source})\n   policy {policy.name}")
-
-
-# Without --policy, verification checks signature and files only, like `model_signing verify`.
-_AD_HOC_POLICY = Policy(name="command-line", trust=TrustSection(require_sbom=False))
 
 
 def _signer(key: Path | None, cert: Path | None, chain: Path | None, keyless: bool, token: str | None,

@@ -22,7 +22,7 @@ from sbom.formats import detect_format
 from sbom.hashing import FileDigest, hash_files
 from sbom.inventory import DEFAULT_IGNORES, ModelTree, scan_model
 
-__all__ = ["SignOutcome", "sign_model", "write_bundle"]
+__all__ = ["SignOutcome", "SignatureFormat", "sign_model", "write_bundle"]
 
 SignatureFormat = Literal["modelgate", "oms"]
 
