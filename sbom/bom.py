@@ -22,11 +22,13 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.spdx import fixup_id, is_expression
-from cyclonedx.validation.json import JsonStrictValidator
+
+if TYPE_CHECKING:
+    from cyclonedx.validation.json import JsonStrictValidator
 
 from sbom.errors import BomError, MalformedFileError, UnsafePathError
 from sbom.fileio import DocumentTooLarge, read_capped, write_atomically
@@ -251,6 +253,10 @@ def _validate(bom: Mapping[str, Any], schema: SchemaVersion, name: str) -> None:
 
 @cache
 def _validator(schema: SchemaVersion) -> JsonStrictValidator:
+    # Imported here: the validator pulls in jsonschema's format checkers, about 1.5 s of start-up that
+    # every command would otherwise pay, even those that never validate a BOM.
+    from cyclonedx.validation.json import JsonStrictValidator
+
     return JsonStrictValidator(schema)
 
 
