@@ -2,14 +2,18 @@
 
     ModelgateError (policies.errors)
     └── EngineError              exit 2: the engine cannot do what was asked (no network, bad path)
-        └── ModelDigestError     exit 1: a model's bytes are not the ones that were pinned or recorded
+        ├── ModelDigestError     exit 1: a model's bytes are not the ones that were pinned or recorded
+        ├── ModelConfigError     the model's configuration (config.json, GGUF metadata) is unusable
+        ├── WeightError          tensors missing, misnamed, of the wrong shape or of an unsupported type
+        ├── TokenizerError       the tokenizer cannot be built from the artifact
+        └── ChatTemplateError    the chat template is refused (too large, too slow, unsafe) or fails
 """
 
 from __future__ import annotations
 
 from policies.errors import ModelgateError
 
-__all__ = ["EngineError", "ModelDigestError"]
+__all__ = ["ChatTemplateError", "EngineError", "ModelConfigError", "ModelDigestError", "TokenizerError", "WeightError"]
 
 
 class EngineError(ModelgateError):
@@ -20,3 +24,19 @@ class ModelDigestError(EngineError):
     """Downloaded or cached model bytes differ from the expected digest."""
 
     exit_code = 1
+
+
+class ModelConfigError(EngineError):
+    """The model's configuration cannot be used to build it."""
+
+
+class WeightError(EngineError):
+    """The weights do not fit the model: missing, extra, misshapen or of an unsupported type."""
+
+
+class TokenizerError(EngineError):
+    """The tokenizer cannot be built from what the artifact carries."""
+
+
+class ChatTemplateError(EngineError):
+    """The chat template is refused or fails to render."""
