@@ -23,18 +23,19 @@ import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import NoReturn
 
 from sbom.errors import MalformedFileError, RefusedFormatError
-from sbom.gguf import read_gguf
+from sbom.gguf import parse_gguf, read_gguf
 from sbom.inventory import open_regular_file
-from sbom.safetensors import read_safetensors_header
+from sbom.safetensors import parse_safetensors_header, read_safetensors_header
 from sbom.sentencepiece import check_sentencepiece
 from sbom.strict_json import load_strict_json
 
-__all__ = ["MAX_DOCUMENT_SIZE", "MAX_JSON_DEPTH", "FileFormat", "detect_format"]
+__all__ = ["MAX_DOCUMENT_SIZE", "MAX_JSON_DEPTH", "FileFormat", "detect_format", "detect_format_of"]
 
 MAX_DOCUMENT_SIZE = 64 << 20
 """The largest JSON, text or SentencePiece file; real tokenizer files stay well under it."""
@@ -72,23 +73,52 @@ def detect_format(path: Path, name: str | None = None) -> FileFormat:
     name = name if name is not None else str(path)
     file, size = open_regular_file(path, name)
     with file:
-        return _classify(file, size, name)
+        fd = file.fileno()
+        source = _Source(
+            size,
+            lambda n, offset: os.pread(fd, n, offset),
+            lambda: read_gguf(file, size, name),
+            lambda: read_safetensors_header(file, size, name),
+        )
+        return _classify(source, name)
 
 
-def _classify(file: IO[bytes], size: int, name: str) -> FileFormat:
+def detect_format_of(data: bytes | bytearray | memoryview, name: str) -> FileFormat:
+    """``detect_format`` for bytes already in memory: the engine checks the very buffer it verified."""
+    view = memoryview(data).cast("B")
+    source = _Source(
+        len(view),
+        lambda n, offset: bytes(view[offset : offset + n]),
+        lambda: parse_gguf(view, name),
+        lambda: parse_safetensors_header(view, name),
+    )
+    return _classify(source, name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where the classifier reads from: positional reads, plus the strict parsers bound to the same bytes."""
+
+    size: int
+    pread: Callable[[int, int], bytes]
+    gguf: Callable[[], object]
+    safetensors: Callable[[], object]
+
+
+def _classify(source: _Source, name: str) -> FileFormat:
+    size, pread = source.size, source.pread
     if size == 0:
         return FileFormat.TEXT
-    fd = file.fileno()
-    head = os.pread(fd, min(size, _HEAD), 0)
+    head = pread(min(size, _HEAD), 0)
     if head[:4] == b"GGUF" and (len(head) < 8 or 0 in head[4:8]):  # a real version field has zero bytes
-        read_gguf(file, size, name)
+        source.gguf()
         weights: FileFormat | None = FileFormat.GGUF
     elif len(head) > 8 and head[8:9] == b"{" and head[4:8] == bytes(4):  # u64 length < 2**32, then '{'
-        read_safetensors_header(file, size, name)
+        source.safetensors()
         weights = FileFormat.SAFETENSORS
     else:
         weights = None
-    container = _container_kind(fd, size)
+    container = _container_kind(pread, size)
     if container is not None:
         _refuse(name, container if weights is None else f"{weights} file that is also a {container}")
     if weights is not None:
@@ -101,7 +131,7 @@ def _classify(file: IO[bytes], size: int, name: str) -> FileFormat:
         if _utf8_text(head, final=False) is not None:
             _malformed(name, f"text file larger than the {MAX_DOCUMENT_SIZE >> 20} MiB limit")
         _refuse(name, "unrecognised binary format")
-    data = _read_all(fd, size, name)
+    data = _read_all(pread, size, name)
     if _is_pickle(data):
         _refuse(name, "Python pickle (protocol 0 or 1)")
     not_sentencepiece = ""
@@ -156,21 +186,21 @@ def _pickle_protocol(head: bytes) -> bool:
     return len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def _container_kind(fd: int, size: int) -> str | None:
+def _container_kind(pread: Callable[[int, int], bytes], size: int) -> str | None:
     """Name a ZIP or HDF5 container anywhere its readers would find it: ZIP at the end, HDF5 at 0 or 512·2^k."""
     offset = 0
     while offset + 8 <= size:
-        if os.pread(fd, 8, offset) == _HDF5_MAGIC:
+        if pread(8, offset) == _HDF5_MAGIC:
             return "HDF5 file (Keras .h5 / h5py)"
         offset = max(512, offset * 2)
-    return _zip_kind(fd, size)
+    return _zip_kind(pread, size)
 
 
-def _zip_kind(fd: int, size: int) -> str | None:
+def _zip_kind(pread: Callable[[int, int], bytes], size: int) -> str | None:
     """Find a ZIP central directory the way ZIP readers do: from the end record, ZIP64 included."""
     tail_size = min(size, 22 + 0xFFFF)
     base = size - tail_size
-    tail = os.pread(fd, tail_size, base)
+    tail = pread(tail_size, base)
     end = tail.rfind(b"PK\x05\x06")
     if end < 0 or end + 22 > len(tail):
         return None
@@ -179,19 +209,19 @@ def _zip_kind(fd: int, size: int) -> str | None:
     locator = end - 20
     if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
         record = base + locator - 56  # the ZIP64 end record sits just before its locator
-        zip64 = os.pread(fd, 56, record) if record >= 0 else b""
+        zip64 = pread(56, record) if record >= 0 else b""
         if zip64[:4] != b"PK\x06\x06":
             return "ZIP archive (ZIP64)"
         cd_size, cd_offset = struct.unpack_from("<QQ", zip64, 40)
     elif 0xFFFFFFFF in (cd_size, cd_offset):
         return None  # claims ZIP64 without the locator that ZIP64 readers need
     # Readers differ: some trust the recorded offset, others take the directory to end at the record.
-    starts = [s for s in (record - cd_size, cd_offset) if 0 <= s < size and os.pread(fd, 4, s) == b"PK\x01\x02"]
+    starts = [s for s in (record - cd_size, cd_offset) if 0 <= s < size and pread(4, s) == b"PK\x01\x02"]
     if not starts:
         return None
     if cd_size > _ZIP_CD_LIMIT:
         return "ZIP archive"
-    names = list(_zip_names(os.pread(fd, cd_size, starts[0])))
+    names = list(_zip_names(pread(cd_size, starts[0])))
     if any(n.endswith(".pkl") for n in names):
         return "PyTorch checkpoint (ZIP with pickle)"
     if names and all(n.endswith(".npy") for n in names):
@@ -262,8 +292,8 @@ def _utf8_text(data: bytes, *, final: bool) -> str | None:
         return None
 
 
-def _read_all(fd: int, size: int, name: str) -> bytes:
-    data = os.pread(fd, size, 0)
+def _read_all(pread: Callable[[int, int], bytes], size: int, name: str) -> bytes:
+    data = pread(size, 0)
     if len(data) != size:
         _malformed(name, "file changed size while it was read")
     return data

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sbom.formats
-from sbom.errors import MalformedFileError, RefusedFormatError, UnsafePathError
-from sbom.formats import MAX_JSON_DEPTH, FileFormat, detect_format
+from sbom.errors import MalformedFileError, RefusedFormatError, SbomError, UnsafePathError
+from sbom.formats import MAX_JSON_DEPTH, FileFormat, detect_format, detect_format_of
 from sbom.gguf import parse_gguf
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -310,3 +310,29 @@ def test_mutated_files_only_raise_sbom_errors(
 ) -> None:
     valid = data.draw(st.sampled_from([SENTENCEPIECE, small_safetensors, _zip({"a/data.pkl": b"x"})]))
     parse_or_none(_detector(tmp_path_factory.getbasetemp() / "mutated.bin"), data.draw(mutations(valid)))
+
+
+def _outcome(detect: Callable[[], FileFormat]) -> tuple[str, str]:
+    try:
+        return "ok", str(detect())
+    except SbomError as exc:
+        return type(exc).__name__, exc.reason
+
+
+@FUZZ
+@given(st.data())
+def test_in_memory_detection_reaches_the_same_verdict_as_the_file(
+    tmp_path_factory: pytest.TempPathFactory,
+    small_safetensors: bytes,
+    small_gguf: bytes,
+    mutations: Callable[[bytes], st.SearchStrategy[bytes]],
+    data: st.DataObject,
+) -> None:
+    """The engine classifies the buffer it verified; that must agree with the file check of `verify`."""
+    valid = data.draw(st.sampled_from([SENTENCEPIECE, small_safetensors, small_gguf, b'{"alpha": 1, "beta": [1, 2, 3]}',
+                                       b"plain text\nwith lines\n", pickle.dumps(list(range(20))),
+                                       _zip({"a/data.pkl": b"x"})]))
+    blob = data.draw(st.one_of(st.just(valid), mutations(valid)))
+    path = tmp_path_factory.getbasetemp() / "same.bin"
+    path.write_bytes(blob)
+    assert _outcome(lambda: detect_format(path, "f")) == _outcome(lambda: detect_format_of(blob, "f"))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sbom.errors import UnsafePathError
-from sbom.hashing import CHUNK_SIZE, hash_files
+from sbom.hashing import CHUNK_SIZE, hash_files, read_files
 from sbom.inventory import ModelFile, scan_model
 
 
@@ -42,3 +42,24 @@ def test_link_swapped_in_after_the_scan_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "a").symlink_to(tmp_path / "real")
     with pytest.raises(UnsafePathError, match="cannot open"):
         hash_files(tmp_path, [ModelFile("a", 3)])
+
+
+def test_read_files_returns_exactly_the_hashed_bytes(tmp_path: Path) -> None:
+    blobs = {"big.bin": os.urandom(2 * CHUNK_SIZE + 5), "small.json": b"{}", "empty.txt": b""}
+    for name, data in blobs.items():
+        (tmp_path / name).write_bytes(data)
+    tree = scan_model(tmp_path)
+    seen: list[int] = []
+    loaded = read_files(tree.root, tree.files, progress=seen.append)
+    for name, data in blobs.items():
+        digest, kept = loaded[name]
+        assert bytes(kept) == data and digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert sum(seen) == sum(map(len, blobs.values()))
+
+
+def test_read_files_refuses_a_file_that_grew_after_the_scan(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"abc")
+    tree = scan_model(tmp_path)
+    (tmp_path / "a").write_bytes(b"abcd")
+    with pytest.raises(UnsafePathError, match="changed size"):
+        read_files(tree.root, tree.files)
