@@ -9,7 +9,7 @@ reason that names the file; nothing is returned that did not pass every check.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +25,18 @@ from sbom.bom import bom_file_digests, load_bom
 from sbom.errors import BomError, MalformedFileError, RefusedFormatError, UnsafePathError
 from sbom.fileio import DocumentTooLarge, read_capped
 from sbom.formats import FileFormat, detect_format
-from sbom.hashing import hash_files
+from sbom.hashing import FileDigest, hash_files
 from sbom.inventory import ModelTree, scan_model
 
-__all__ = ["Verified", "read_bundle", "verify_model"]
+__all__ = [
+    "Verified",
+    "admit_format",
+    "check_digests",
+    "read_bundle",
+    "scan_signed_model",
+    "verify_model",
+    "verify_statement",
+]
 
 _WEIGHT_FORMATS = {FileFormat.SAFETENSORS, FileFormat.GGUF}
 
@@ -84,25 +92,54 @@ def verify_model(
     progress: Callable[[int], None] | None = None,
 ) -> Verified:
     """Verify ``model`` against ``bundle`` under ``policy``; raises a VerificationError on any failure."""
+    manifest, signer = verify_statement(bundle, anchors, policy, at=at)
+    tree = scan_signed_model(model, manifest, ignore)
+    formats = {f.path: admit_format(lambda f=f: detect_format(tree.root / f.path, f.path), f.path, policy)
+               for f in tree.files}
+    check_digests(manifest, hash_files(tree.root, tree.files, progress=progress))
+    return Verified(model, manifest, signer, policy.name, tree.total_size, formats)
+
+
+def verify_statement(
+    bundle: bytes, anchors: TrustAnchors, policy: Policy, *, at: datetime | None = None
+) -> tuple[SignedManifest, SignerInfo]:
+    """The first phase: who signed, which files and digests they vouched for, and the policy's SBOM rule."""
     envelope = verify_bundle(bundle, anchors, at=at)
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise BundleFormatError(f"signed payload type is {envelope.payload_type!r}, not an in-toto statement")
     manifest = parse_statement(envelope.payload)
     _check_sbom(manifest, policy)
+    return manifest, envelope.signer
 
+
+def scan_signed_model(model: Path, manifest: SignedManifest, ignore: Iterable[str | Path] = ()) -> ModelTree:
+    """The model's files, which must be exactly the signed ones (read nothing but names and sizes)."""
     try:
         tree = scan_model(model, ignore)
     except UnsafePathError as exc:
         raise SubjectMismatchError(exc.path, exc.reason.removeprefix(f"{exc.path}: ")) from exc
     _check_file_set(tree, manifest)
-    formats = _check_formats(tree, policy)
-    digests = hash_files(tree.root, tree.files, progress=progress)
+    return tree
+
+
+def admit_format(detect: Callable[[], FileFormat], name: str, policy: Policy) -> FileFormat:
+    """Run the format firewall (on a file or on verified bytes) and apply the policy's weight formats."""
+    try:
+        kind = detect()
+    except (RefusedFormatError, MalformedFileError, UnsafePathError) as exc:
+        raise PolicyViolation(exc.reason) from exc
+    if kind in _WEIGHT_FORMATS and kind.value not in policy.trust.allowed_weight_formats:
+        raise PolicyViolation(f"{name}: {kind.value} weights are not allowed by policy '{policy.name}'")
+    return kind
+
+
+def check_digests(manifest: SignedManifest, digests: Mapping[str, FileDigest]) -> None:
+    """Every signed file's bytes have the signed sha256."""
     for path, signed in sorted(manifest.files.items()):
         if digests[path].sha256 != signed:
             raise SubjectMismatchError(
                 path, f"content differs from the signed file (signed sha256 {signed}, found {digests[path].sha256})"
             )
-    return Verified(model, manifest, envelope.signer, policy.name, tree.total_size, formats)
 
 
 def _check_sbom(manifest: SignedManifest, policy: Policy) -> None:
@@ -142,19 +179,6 @@ def _check_file_set(tree: ModelTree, manifest: SignedManifest) -> None:
         )
         raise SubjectMismatchError(path, f"not signed: the file is not in the bundle{hint}")
     raise SubjectMismatchError(missing[0], "missing: the file is signed but not in the model")
-
-
-def _check_formats(tree: ModelTree, policy: Policy) -> dict[str, FileFormat]:
-    formats: dict[str, FileFormat] = {}
-    for f in tree.files:
-        try:
-            kind = detect_format(tree.root / f.path, f.path)
-        except (RefusedFormatError, MalformedFileError) as exc:
-            raise PolicyViolation(exc.reason) from exc
-        if kind in _WEIGHT_FORMATS and kind.value not in policy.trust.allowed_weight_formats:
-            raise PolicyViolation(f"{f.path}: {kind.value} weights are not allowed by policy '{policy.name}'")
-        formats[f.path] = kind
-    return formats
 
 
 def _matches(path: str, patterns: Iterable[str]) -> bool:

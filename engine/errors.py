@@ -3,6 +3,7 @@
     ModelgateError (policies.errors)
     └── EngineError              exit 2: the engine cannot do what was asked (no network, bad path)
         ├── ModelDigestError     exit 1: a model's bytes are not the ones that were pinned or recorded
+        ├── LoadRefused          exit 1: verification failed, nothing was loaded; carries the audit record
         ├── ModelConfigError     the model's configuration (config.json, GGUF metadata) is unusable
         ├── WeightError          tensors missing, misnamed, of the wrong shape or of an unsupported type
         ├── TokenizerError       the tokenizer cannot be built from the artifact
@@ -11,9 +12,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from policies.errors import ModelgateError
 
-__all__ = ["ChatTemplateError", "EngineError", "ModelConfigError", "ModelDigestError", "TokenizerError", "WeightError"]
+if TYPE_CHECKING:
+    from engine.verified_load import LoadRecord
+
+__all__ = [
+    "ChatTemplateError",
+    "EngineError",
+    "LoadRefused",
+    "ModelConfigError",
+    "ModelDigestError",
+    "TokenizerError",
+    "WeightError",
+]
 
 
 class EngineError(ModelgateError):
@@ -40,3 +54,14 @@ class TokenizerError(EngineError):
 
 class ChatTemplateError(EngineError):
     """The chat template is refused or fails to render."""
+
+
+class LoadRefused(EngineError):
+    """The model did not verify, so nothing was loaded. ``record`` is the refusal for the audit log;
+    the verification error that caused it is ``__cause__``."""
+
+    exit_code = 1
+
+    def __init__(self, record: LoadRecord) -> None:
+        super().__init__(f"model not loaded: {record.reason}")
+        self.record = record

@@ -1,0 +1,116 @@
+"""Loading a model's bytes only after they verify: the signed statement, the policy, then every digest.
+
+Each file is read once into memory and hashed as it is read, and only that memory is handed to the
+parsers, so the bytes that were verified are the bytes that are loaded: nothing that happens to the files
+afterwards (a swap, a rewrite, a symlink) can reach the model. The outcome, loaded or refused, is a
+``LoadRecord`` for the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from attest.errors import VerificationError
+from attest.result import SignerInfo
+from attest.statement import SignedManifest
+from attest.trust import TrustAnchors
+from attest.verification import admit_format, check_digests, scan_signed_model, verify_statement
+from engine.errors import LoadRefused
+from policies.schema import Policy
+from sbom.formats import FileFormat, detect_format_of
+from sbom.hashing import read_files
+
+__all__ = ["LoadRecord", "VerifiedArtifact", "load_verified"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRecord:
+    """What the audit log keeps about one attempt to load a model."""
+
+    model: str
+    policy: str
+    decision: Literal["loaded", "refused"]
+    at: datetime
+    reason: str | None = None
+    signer: SignerInfo | None = None
+    manifest_digest: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict)
+    """Relative path -> sha256 of every loaded file."""
+    total_bytes: int = 0
+    timings: Mapping[str, float] = field(default_factory=dict)
+    """Seconds spent on: signature (bundle and statement), read_and_hash, firewall."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "policy": self.policy,
+            "decision": self.decision,
+            "at": self.at.isoformat(),
+            "reason": self.reason,
+            "signer": self.signer.to_json() if self.signer else None,
+            "manifest_digest": self.manifest_digest,
+            "files": dict(self.files),
+            "bytes": self.total_bytes,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedArtifact:
+    """The verified bytes of every file of a model, with what vouched for them."""
+
+    files: Mapping[str, memoryview]
+    """Relative path -> the exact bytes whose sha256 matched the signature (read-only views)."""
+    formats: Mapping[str, FileFormat]
+    manifest: SignedManifest
+    record: LoadRecord
+
+
+def load_verified(
+    model: Path,
+    bundle: bytes,
+    anchors: TrustAnchors,
+    policy: Policy,
+    *,
+    at: datetime | None = None,
+    ignore: Iterable[str | Path] = (),
+    progress: Callable[[int], None] | None = None,
+) -> VerifiedArtifact:
+    """Verify and read ``model``; raises LoadRefused, carrying the refusal record, on any failure."""
+    started, timings = datetime.now(UTC), {}
+    clock = time.perf_counter()
+    try:
+        manifest, signer = verify_statement(bundle, anchors, policy, at=at)
+        tree = scan_signed_model(model, manifest, ignore)
+        timings["signature"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        loaded = read_files(tree.root, tree.files, progress=progress)
+        check_digests(manifest, {path: digest for path, (digest, _) in loaded.items()})
+        timings["read_and_hash"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        views = {path: memoryview(data).toreadonly() for path, (_, data) in loaded.items()}
+        formats = {path: admit_format(lambda v=view, p=path: detect_format_of(v, p), path, policy)
+                   for path, view in views.items()}
+        timings["firewall"] = time.perf_counter() - clock
+    except VerificationError as exc:
+        refusal = LoadRecord(str(model), policy.name, "refused", started, reason=exc.reason, timings=timings)
+        raise LoadRefused(refusal) from exc
+    record = LoadRecord(
+        model=str(model),
+        policy=policy.name,
+        decision="loaded",
+        at=started,
+        signer=signer,
+        manifest_digest=manifest.digest,
+        files=dict(manifest.files),
+        total_bytes=tree.total_size,
+        timings=timings,
+    )
+    return VerifiedArtifact(views, formats, manifest, record)
