@@ -76,3 +76,51 @@ def tiny_gguf(path: Path, *, vocab: int = 32, hidden: int = 8) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+_LLAMA_CPP_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+                    "lm_head.weight": "output.weight"}
+_LLAMA_CPP_PARTS = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+                    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+                    "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
+                    "post_attention_layernorm": "ffn_norm", "self_attn.q_norm": "attn_q_norm",
+                    "self_attn.k_norm": "attn_k_norm"}
+
+
+def llama_cpp_permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """What llama.cpp's converter does to Llama Q/K rows: HF's half-split rotary dims become adjacent pairs."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def llama_cpp_gguf(path: Path, state_dict: dict[str, np.ndarray], *, arch: str, n_head: int, n_kv_head: int,
+                   qtypes: dict[str, object] | None = None) -> Path:
+    """A GGUF as llama.cpp's converter writes an HF Llama/Qwen checkpoint: its names, Q/K permuted for llama.
+
+    ``qtypes`` maps an HF name to a ``gguf.GGMLQuantizationType`` to store that tensor quantized.
+    """
+    import gguf
+
+    layers = 1 + max(int(k.split(".")[2]) for k in state_dict if k.startswith("model.layers."))
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_block_count(layers)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_kv_head)
+    for name, array in state_dict.items():
+        if name.startswith("model.layers."):
+            _, _, index, *part, kind = name.split(".")
+            target = f"blk.{index}.{_LLAMA_CPP_PARTS['.'.join(part)]}.{kind}"
+        else:
+            target = _LLAMA_CPP_NAMES[name]
+        if arch == "llama" and (".attn_q." in target or ".attn_k." in target):
+            array = llama_cpp_permute(array, n_head if ".attn_q." in target else n_kv_head)
+        qtype = (qtypes or {}).get(name)
+        if qtype is None:
+            writer.add_tensor(target, np.ascontiguousarray(array, dtype=np.float32))
+        else:
+            packed = gguf.quants.quantize(array, qtype)  # F16 stays a float16 array; the rest are bytes
+            writer.add_tensor(target, packed, raw_dtype=qtype if packed.dtype == np.uint8 else None)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
