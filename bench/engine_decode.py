@@ -1,0 +1,107 @@
+"""Decode speed of modelgate's engine against Hugging Face transformers on the same weights, in one run.
+
+    python bench/engine_decode.py [--model PATH.gguf] [--tokens 64] [--json]
+
+Prints batch-1 decode tokens/s and time to first token, and aggregate tokens/s with 8 and 32 concurrent
+requests, for modelgate and for transformers (batch-1 only, its generate() loop), with the ratios the
+targets are stated in: batch-1 >= 1.5x transformers; aggregate at 32 >= 4x own batch-1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine.config import from_gguf_metadata
+from engine.llm_engine import LLMEngine
+from engine.model_cache import fetch_model
+from engine.models.llama import build_model
+from engine.runner import ModelRunner
+from engine.sampling_params import SamplingParams
+from engine.scheduler import Scheduler
+from engine.weights import load_gguf_tensors
+
+PROMPT_LEN = 32
+
+
+def prompts(count: int, vocab: int) -> list[list[int]]:
+    return [[1 + (97 * i + 13 * j) % (vocab - 1) for j in range(PROMPT_LEN)] for i in range(count)]
+
+
+def modelgate_run(model, config, batch: int, tokens: int) -> tuple[float, float]:
+    """(aggregate decode tokens/s, mean time to first token in s) for ``batch`` concurrent requests."""
+    runner = ModelRunner(model, config, num_slots=batch, max_seq_len=PROMPT_LEN + tokens + 1, device="cpu",
+                         dtype=torch.float32)
+    engine = LLMEngine(runner, Scheduler(batch, PROMPT_LEN + tokens + 1, prefill_budget=PROMPT_LEN * batch),
+                       eos_ids=(), detokenize=lambda ids: "")
+    params = SamplingParams(temperature=0.0, max_tokens=tokens, ignore_eos=True)
+    seqs = [engine.add(p, params) for p in prompts(batch, config.vocab_size)]
+    start, first = time.perf_counter(), {}
+    while engine.has_work:
+        for seq in engine.step():
+            first.setdefault(seq.seq_id, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return sum(len(s.output) for s in seqs) / elapsed, sum(first.values()) / len(first)
+
+
+def transformers_run(path: Path, tokens: int) -> tuple[float, float]:
+    from transformers import AutoModelForCausalLM
+
+    reference = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    ids = torch.tensor(prompts(1, reference.config.vocab_size))
+    mask = torch.ones_like(ids)
+    kwargs = {"do_sample": False, "attention_mask": mask, "pad_token_id": 0}
+    reference.generate(ids, max_new_tokens=2, **kwargs)  # warm up
+    start = time.perf_counter()
+    reference.generate(ids, max_new_tokens=1, min_new_tokens=1, **kwargs)
+    ttft = time.perf_counter() - start
+    start = time.perf_counter()
+    reference.generate(ids, max_new_tokens=tokens, min_new_tokens=tokens, **kwargs)
+    return tokens / (time.perf_counter() - start), ttft
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=None, help="a GGUF file [default: the default model]")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    path = args.model or fetch_model().path
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+
+    gguf, tensors = load_gguf_tensors(path.read_bytes(), path.name)
+    config = from_gguf_metadata(gguf.metadata, tensor_names=[t.name for t in gguf.tensors])
+    model = build_model(config, tensors, device="cpu", dtype=torch.float32)
+    modelgate_run(model, config, 1, 4)  # warm up
+    ours = {batch: modelgate_run(model, config, batch, args.tokens) for batch in (1, 8, 32)}
+    theirs = transformers_run(path, args.tokens)
+    result = {
+        "model": path.name,
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "modelgate_batch1_tokens_per_s": round(ours[1][0], 1),
+        "modelgate_batch1_ttft_s": round(ours[1][1], 3),
+        "modelgate_aggregate_8_tokens_per_s": round(ours[8][0], 1),
+        "modelgate_aggregate_32_tokens_per_s": round(ours[32][0], 1),
+        "transformers_batch1_tokens_per_s": round(theirs[0], 1),
+        "transformers_batch1_ttft_s": round(theirs[1], 3),
+        "batch1_vs_transformers": round(ours[1][0] / theirs[0], 2),
+        "aggregate32_vs_own_batch1": round(ours[32][0] / ours[1][0], 2),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:40s} {value}")
+        print("targets: batch1_vs_transformers >= 1.5, aggregate32_vs_own_batch1 >= 4")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
