@@ -3,8 +3,9 @@
     python bench/engine_decode.py [--model PATH.gguf] [--tokens 64] [--json]
 
 Prints batch-1 decode tokens/s and time to first token, and aggregate tokens/s with 8 and 32 concurrent
-requests, for modelgate and for transformers (batch-1 only, its generate() loop), with the ratios the
-targets are stated in: batch-1 >= 1.5x transformers; aggregate at 32 >= 4x own batch-1.
+requests, for modelgate (exact fp32, and with int8 decode weights) and for transformers (batch-1, its generate()
+loop), with the ratios the targets are stated in: batch-1 >= 1.5x transformers; aggregate at 32 >= 4x
+own batch-1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 
 from engine.config import from_gguf_metadata
+from engine.layers.int8_linear import use_int8_decode
 from engine.llm_engine import LLMEngine
 from engine.model_cache import fetch_model
 from engine.models.llama import build_model
@@ -80,6 +82,9 @@ def main() -> int:
     model = build_model(config, tensors, device="cpu", dtype=torch.float32)
     modelgate_run(model, config, 1, 4)  # warm up
     ours = {batch: modelgate_run(model, config, batch, args.tokens) for batch in (1, 8, 32)}
+    use_int8_decode(model)  # the CPU fast path: int8 weights for decode rows, fp32 for prompt chunks
+    modelgate_run(model, config, 1, 4)
+    int8 = modelgate_run(model, config, 1, args.tokens)
     theirs = transformers_run(path, args.tokens)
     result = {
         "model": path.name,
@@ -87,11 +92,13 @@ def main() -> int:
         "threads": torch.get_num_threads(),
         "modelgate_batch1_tokens_per_s": round(ours[1][0], 1),
         "modelgate_batch1_ttft_s": round(ours[1][1], 3),
+        "modelgate_int8_decode_batch1_tokens_per_s": round(int8[0], 1),
         "modelgate_aggregate_8_tokens_per_s": round(ours[8][0], 1),
         "modelgate_aggregate_32_tokens_per_s": round(ours[32][0], 1),
         "transformers_batch1_tokens_per_s": round(theirs[0], 1),
         "transformers_batch1_ttft_s": round(theirs[1], 3),
         "batch1_vs_transformers": round(ours[1][0] / theirs[0], 2),
+        "int8_decode_batch1_vs_transformers": round(int8[0] / theirs[0], 2),
         "aggregate32_vs_own_batch1": round(ours[32][0] / ours[1][0], 2),
     }
     if args.json:
