@@ -1,20 +1,28 @@
-"""Commands of the engine package: ``models fetch``."""
+"""Commands of the engine package: ``models fetch`` and ``engine serve``."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from attest.trust import TrustAnchors
+from attest.verification import read_bundle
+from engine.errors import EngineError, LoadRefused
 from engine.model_cache import DEFAULT_MODEL, fetch_model
+from engine.verified_load import load_verified
+from policies.loader import load_policy
+from policies.schema import KeylessIdentity
 from sbom.progress import byte_progress
 
 __all__ = ["register"]
 
 models_app = typer.Typer(help="The local model cache.", no_args_is_help=True)
+engine_app = typer.Typer(help="Serve a verified model.", no_args_is_help=True)
 
 
 @models_app.command("fetch")
@@ -41,6 +49,59 @@ def fetch(
     )
 
 
+@engine_app.command("serve")
+def serve(
+    model: Path = typer.Option(..., "--model", help="Model folder or GGUF file."),
+    bundle: Path = typer.Option(..., "--bundle", help="Sigstore bundle the model must verify against."),
+    policy_file: Path = typer.Option(..., "--policy", help="Policy file: trust anchors and admitted formats."),
+    key: list[Path] = typer.Option([], "--key", help="Trusted public key (PEM), repeatable."),
+    ca: list[Path] = typer.Option([], "--ca", help="Trusted root certificate (PEM), repeatable."),
+    identity: list[str] = typer.Option([], "--identity", help="Signer identity (with --issuer or --ca)."),
+    issuer: str | None = typer.Option(None, "--issuer", help="OIDC issuer URL of a keyless signer."),
+    trust_config: Path | None = typer.Option(None, "--trust-config", help="Sigstore client trust config (JSON)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback unless you mean otherwise."),
+    port: int = typer.Option(8000, "--port"),
+    token_env: str = typer.Option("MODELGATE_ENGINE_TOKEN", "--api-token-env", metavar="VAR",
+                                  help="Environment variable holding the API token clients must send."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    slots: int = typer.Option(8, "--slots", min=1, help="Sequences generated at once (KV cache slots)."),
+    max_seq_len: int = typer.Option(2048, "--max-seq-len", min=2, help="Prompt plus output tokens per sequence."),
+    as_json: bool = typer.Option(False, "--json", help="Print the load record as JSON."),
+) -> None:
+    """Verify a model against its signature and policy, load it, and serve the OpenAI API."""
+    from engine.loader import build_loaded_model, default_device  # torch: only for this command, not every one
+    from engine.server import serve as run_server
+
+    token = os.environ.get(token_env, "")
+    if not token:
+        raise EngineError(f"set ${token_env} to the API token clients must send; refusing to serve without one")
+    if device not in ("cpu", "cuda", "auto"):
+        raise EngineError(f"--device must be cpu, cuda or auto, not {device!r}")
+    if issuer is not None and not identity:
+        raise EngineError("--issuer needs --identity (the keyless signer's certificate identity)")
+    policy = load_policy(policy_file)
+    anchors = TrustAnchors.from_policy(
+        policy.trust, keys=tuple(key), roots=tuple(ca), root_identities=tuple(identity) if ca and not issuer else (),
+        keyless=tuple(KeylessIdentity(identity=i, issuer=issuer) for i in identity) if issuer else (),
+        sigstore_trust_config=trust_config,
+    )
+    try:
+        artifact = load_verified(model, read_bundle(bundle), anchors, policy, ignore=[bundle.absolute()])
+    except LoadRefused as exc:  # the refusal record goes to stderr; the error itself is reported once, by main
+        typer.echo(json.dumps(exc.record.to_json(), indent=2), err=True)
+        raise
+    loaded = build_loaded_model(artifact, device=default_device() if device == "auto" else device)
+    endpoint = f"http://{host}:{port}/v1"
+    if as_json:
+        typer.echo(json.dumps({"ok": True, "endpoint": endpoint, "record": loaded.record.to_json()}, indent=2))
+    else:
+        Console(highlight=False).print(f"[green]loaded[/] {model} (policy {policy.name}, manifest "
+                                       f"{loaded.record.manifest_digest})\n   serving {endpoint}")
+    run_server(loaded, model_name=model.name, api_token=token, host=host, port=port, num_slots=slots,
+               max_seq_len=max_seq_len)
+
+
 def register(app: typer.Typer) -> None:
     """Mount this package's commands on the root app."""
     app.add_typer(models_app, name="models", help=f"The local model cache (default model: {DEFAULT_MODEL.name}).")
+    app.add_typer(engine_app, name="engine", help="Serve a verified model over the OpenAI API.")

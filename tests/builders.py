@@ -124,3 +124,46 @@ def llama_cpp_gguf(path: Path, state_dict: dict[str, np.ndarray], *, arch: str, 
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+CHATML_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                   "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+_CORPUS = ["The capital of France is Paris.", "Hello, how are you today?", "Numbers: 0 1 2 3 4 5 6 7 8 9.",
+           '{"name": "get_weather", "arguments": {"city": "Paris"}}', "<tool_call> </tool_call> system user"]
+
+
+def tiny_chat_model(folder: Path, *, vocab: int = 320, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+    """A random Llama with a real trained byte-level BPE tokenizer and a ChatML template.
+
+    The special tokens' output rows are zero while the others are random, so greedy decoding never ends a
+    turn by itself: a test decides how generation stops (max_tokens or a stop string).
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder.mkdir(parents=True, exist_ok=True)
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=special, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(_CORPUS * 4, trainer)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": None, "eos_token": "<|im_end|>", "chat_template": CHATML_TEMPLATE}))
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.3)
+        model.lm_head.weight[: len(special)] = 0
+    (folder / "config.json").write_text(json.dumps(config.to_dict() | {"architectures": ["LlamaForCausalLM"]}))
+    write_safetensors(folder / "model.safetensors", {k: v.numpy() for k, v in model.state_dict().items()},
+                      {"format": "pt"})
+    return folder
