@@ -61,8 +61,11 @@ class LLMEngine:
         p = seq.params
         if seq.output[-1] in self.eos_ids and not p.ignore_eos:
             return FinishReason.STOP
-        if p.stop and any(stop in self.detokenize(seq.output) for stop in p.stop):
-            return FinishReason.STOP
+        if p.stop:
+            # Every token is at least one byte of UTF-8, so this tail holds any stop string that just ended.
+            tail = self.detokenize(seq.output[-(4 * max(map(len, p.stop)) + 4):])
+            if any(stop in tail for stop in p.stop):
+                return FinishReason.STOP
         if len(seq.output) >= p.max_tokens or seq.length >= self.scheduler.max_seq_len:
             return FinishReason.LENGTH
         return None

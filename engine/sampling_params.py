@@ -24,7 +24,7 @@ class SamplingParams:
     seed: int | None = None
     """Per-request seed: the same seed, prompt and parameters give the same tokens."""
     stop: tuple[str, ...] = field(default=())
-    """Strings that end the completion; they are not included in the output."""
+    """Strings that end the completion; the server leaves them out of the returned text."""
     logprobs: bool = False
     ignore_eos: bool = False
 
