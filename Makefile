@@ -49,7 +49,7 @@ serve: install
 	echo "==> serving $$model on http://127.0.0.1:$(PORT)/v1 (token in $(STATE)/engine-token). Try:"; \
 	echo "curl -s http://127.0.0.1:$(PORT)/v1/chat/completions -H 'Authorization: Bearer $$token' \\"; \
 	echo "  -H 'Content-Type: application/json' \\"; \
-	echo "  -d '{\"model\": \"$$(basename $$model)\", \"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of France?\"}]}'"; \
+	echo "  -d '{\"model\": \"$$(basename $$model)\", \"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of France?\"}], \"temperature\": 0}'"; \
 	echo; \
 	MODELGATE_ENGINE_TOKEN=$$token exec $(MG) engine serve --model "$$model" --bundle $(STATE)/model.sigstore.json \
 		--key $(STATE)/dev-signing.pub.pem --policy policies/dev.yaml --port $(PORT)
