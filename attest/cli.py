@@ -19,7 +19,7 @@ from attest.signing import SignatureFormat, sign_model, write_bundle
 from attest.trust import TrustAnchors, load_certificates
 from attest.verification import read_bundle, verify_model
 from policies.loader import load_policy
-from policies.schema import KeylessIdentity, Policy, TrustSection
+from policies.schema import Policy, TrustSection
 from sbom.bom import read_bom
 from sbom.errors import SbomError
 from sbom.inventory import scan_model
@@ -106,18 +106,9 @@ def verify(
     as_json: bool = _JSON,
 ) -> None:
     """Verify that the files of a model are exactly the ones a trusted signer signed."""
-    if issuer is not None and not identity:
-        raise AttestError("--issuer needs --identity (the keyless signer's certificate identity)")
     policy = load_policy(policy_file) if policy_file else _AD_HOC_POLICY
-    keyless = tuple(KeylessIdentity(identity=i, issuer=issuer) for i in identity) if issuer else ()
-    anchors = TrustAnchors.from_policy(
-        policy.trust,
-        keys=tuple(key),
-        roots=tuple(ca),
-        root_identities=tuple(identity) if ca and not issuer else (),
-        keyless=keyless,
-        sigstore_trust_config=trust_config,
-    )
+    anchors = TrustAnchors.from_flags(policy.trust, keys=key, ca=ca, identity=identity, issuer=issuer,
+                                      trust_config=trust_config)
     data = read_bundle(bundle)
     ignore = [*ignore_paths, bundle.absolute()]
     with byte_progress(_total_size(model, ignore), "verifying", enabled=not as_json) as progress:

@@ -102,6 +102,32 @@ class TrustAnchors:
             sigstore_trust_config=config,
         )
 
+    @classmethod
+    def from_flags(
+        cls,
+        trust: TrustSection,
+        *,
+        keys: Sequence[Path],
+        ca: Sequence[Path],
+        identity: Sequence[str],
+        issuer: str | None,
+        trust_config: Path | None,
+    ) -> TrustAnchors:
+        """The command line's ``--key/--ca/--identity/--issuer/--trust-config`` added to a policy's trust.
+
+        ``--identity`` names keyless signers when ``--issuer`` is given, and otherwise restricts ``--ca``.
+        """
+        if issuer is not None and not identity:
+            raise AttestError("--issuer needs --identity (the keyless signer's certificate identity)")
+        return cls.from_policy(
+            trust,
+            keys=tuple(keys),
+            roots=tuple(ca),
+            root_identities=tuple(identity) if ca and issuer is None else (),
+            keyless=tuple(KeylessIdentity(identity=i, issuer=issuer) for i in identity) if issuer else (),
+            sigstore_trust_config=trust_config,
+        )
+
 
 def load_certificates(path: Path) -> tuple[x509.Certificate, ...]:
     """Every certificate in a PEM file; a key given where a certificate belongs gets its own message."""
