@@ -75,8 +75,7 @@ class ModelConfig:
     """Biases on the q, k and v projections (Qwen2); never on the output projection."""
     rope_scaling: RopeScaling | None = None
     sliding_window: int | None = None
-    """Recorded only: attention is full-length, which equals sliding-window attention while a sequence is no
-    longer than the window, so a runtime must cap context at this length to stay exact."""
+    """Mistral's attention window: a query sees only the keys of the last ``sliding_window`` positions."""
 
     def __post_init__(self) -> None:
         for name, limit in LIMITS.items():
@@ -120,9 +119,10 @@ def from_hf_config(config: Mapping[str, Any]) -> ModelConfig:
     for unsupported in ("mlp_bias", "attention_bias") if arch == "llama" else ():
         if config.get(unsupported):
             raise ModelConfigError(f"config.json {unsupported!r}: Llama biases are not supported")
-    window = None
-    if arch == "mistral" or (arch == "qwen2" and config.get("use_sliding_window") is True):
-        window = field.integer("sliding_window", None)
+    if arch == "qwen2" and config.get("use_sliding_window") is True:
+        # Qwen2 slides only in layers from max_window_layers on; one window for every layer would be wrong.
+        raise ModelConfigError("config.json 'use_sliding_window': Qwen2's per-layer sliding window is not supported")
+    window = field.integer("sliding_window", None) if arch == "mistral" else None
     return ModelConfig(
         architecture=arch,
         vocab_size=field.integer("vocab_size"),

@@ -82,7 +82,10 @@ class Transformer(nn.Module):
         x = self.tok_embeddings(tokens)  # [B, T, hidden]
         cos, sin = self.rotary(positions, x.dtype)
         seen = torch.arange(int(positions.max()) + 1, device=tokens.device)  # [L]: read no further than needed
-        step = _Step(cos, sin, (seen <= positions[..., None])[:, None], positions, slots)
+        visible = seen <= positions[..., None]  # [B, T, L]: causal
+        if self.config.sliding_window is not None:  # Mistral: a query sees only the last `window` positions
+            visible &= seen > positions[..., None] - self.config.sliding_window
+        step = _Step(cos, sin, visible[:, None], positions, slots)
         for i, layer in enumerate(self.layers):
             x = layer(x, step, cache.k[i], cache.v[i])
         return self.output(self.norm(x))

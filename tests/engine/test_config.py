@@ -106,3 +106,9 @@ def test_gguf_metadata_of_the_default_model(default_model: Path) -> None:
     assert (config.vocab_size, config.head_dim, config.intermediate_size, config.tie_word_embeddings) == (
         49152, 64, 1536, True)
     assert config.rope_theta == 100_000.0 and config.max_position_embeddings == 8192
+
+
+def test_qwen2_per_layer_sliding_window_is_refused() -> None:
+    config = hf_dict(transformers.Qwen2Config(**SMALL, use_sliding_window=True, sliding_window=16), "Qwen2ForCausalLM")
+    with pytest.raises(ModelConfigError, match="per-layer sliding window"):
+        from_hf_config(config)

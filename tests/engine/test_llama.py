@@ -28,6 +28,7 @@ VARIANTS: dict[str, Callable[[], Any]] = {
     "llama3-tied": lambda: transformers.LlamaConfig(**SMALL, rope_scaling=LLAMA3_ROPE, rope_theta=500_000.0,
                                                     tie_word_embeddings=True),
     "mistral": lambda: transformers.MistralConfig(**SMALL, sliding_window=4096),
+    "mistral-window8": lambda: transformers.MistralConfig(**SMALL, sliding_window=8),  # sequences outgrow it
     "qwen2-bias": lambda: transformers.Qwen2Config(**SMALL, tie_word_embeddings=True),
 }
 
