@@ -1,8 +1,8 @@
 """The only part of the runtime that touches the device: runs a scheduled step through the model.
 
 Prompt chunks run one sequence per forward (rows of different lengths would need padding); all decoding
-sequences run together in one forward of one token each. Only the logits of positions that produce a token
-are sampled.
+sequences run together in one forward of one token each. Only positions that produce a token are turned
+into vocabulary logits.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ class ModelRunner:
             seq = chunk.seq
             tokens = torch.tensor([seq.prompt[chunk.start : chunk.end]], device=self.device)  # [1, T]
             positions = torch.arange(chunk.start, chunk.end, device=self.device).unsqueeze(0)  # [1, T]
-            logits = self.model(tokens, positions, self.cache, self._slots([seq]))  # [1, T, V]
+            hidden = self.model.hidden_states(tokens, positions, self.cache, self._slots([seq]))  # [1, T, H]
             seq.cached = chunk.end
             if chunk.completes_prompt:
-                due.append((seq, logits[0, -1]))
+                due.append((seq, self.model.logits(hidden[0, -1])))  # only the position that is sampled
         if step.decode:
             seqs = list(step.decode)
             tokens = torch.tensor([[s.output[-1]] for s in seqs], device=self.device)  # [B, 1]

@@ -79,6 +79,10 @@ class Transformer(nn.Module):
 
         Positions must be below the cache's ``max_seq_len``, and a row's earlier positions already cached.
         """
+        return self.logits(self.hidden_states(tokens, positions, cache, slots))
+
+    def hidden_states(self, tokens: Tensor, positions: Tensor, cache: KVCache, slots: Tensor) -> Tensor:
+        """The final hidden states ``[B, T, hidden]``; the runner turns only the positions it samples into logits."""
         x = self.tok_embeddings(tokens)  # [B, T, hidden]
         cos, sin = self.rotary(positions, x.dtype)
         seen = torch.arange(int(positions.max()) + 1, device=tokens.device)  # [L]: read no further than needed
@@ -88,7 +92,10 @@ class Transformer(nn.Module):
         step = _Step(cos, sin, visible[:, None], positions, slots)
         for i, layer in enumerate(self.layers):
             x = layer(x, step, cache.k[i], cache.v[i])
-        return self.output(self.norm(x))
+        return x
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        return self.output(self.norm(hidden))  # [..., vocab]
 
     def load_weights(self, state: Mapping[str, Tensor]) -> None:
         """Assign a Hugging Face state dict (the model may be on ``meta``); mismatches raise WeightError."""
