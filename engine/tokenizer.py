@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
+from tokenizers import AddedToken
 from tokenizers import Tokenizer as Backend
 
 from engine.errors import TokenizerError
+from engine.gguf_tokenizer import read_gguf_tokenizer
 from sbom.errors import MalformedFileError
 from sbom.strict_json import load_strict_json
 
@@ -27,42 +28,9 @@ END_OF_TURN_TOKENS = frozenset({"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end
 """Chat formats' end-of-turn tokens: generation stops on them when the vocabulary marks them special,
 even where the artifact declares only an end-of-text ``eos``."""
 
-_CONTROL, _USER_DEFINED = 3, 4  # llama.cpp token types
-_CONTRACTIONS = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
-_LLAMA3 = _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-_QWEN2 = _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-
-
-def _byte_level() -> pre_tokenizers.PreTokenizer:
-    return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-
-
-def _split_then_bytes(pattern: str) -> pre_tokenizers.PreTokenizer:
-    split = pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False)
-    return pre_tokenizers.Sequence([split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-
-
-def _digits_then_bytes() -> pre_tokenizers.PreTokenizer:
-    return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), _byte_level()])
-
-
-_PRE_TOKENIZERS = {
-    "gpt2": _byte_level,
-    "gpt-2": _byte_level,
-    "smollm": _digits_then_bytes,
-    "starcoder": _digits_then_bytes,
-    "refact": _digits_then_bytes,
-    "llama3": lambda: _split_then_bytes(_LLAMA3),
-    "llama-bpe": lambda: _split_then_bytes(_LLAMA3),
-    "qwen2": lambda: _split_then_bytes(_QWEN2),
-}
-"""``tokenizer.ggml.pre`` names, spelled as llama.cpp's, to the same splitting as the model's own
-tokenizer.json. An unknown name is refused: a guessed split tokenizes differently than in training,
-silently."""
-
 
 class Tokenizer:
-    """A byte-level BPE tokenizer with the special tokens kept out of reach of untrusted text."""
+    """A BPE tokenizer (byte-level or SentencePiece) with the special tokens kept out of reach of untrusted text."""
 
     def __init__(
         self,
@@ -72,6 +40,7 @@ class Tokenizer:
         bos_token_id: int | None,
         eos_token_ids: Iterable[int],
         chat_template: str | None = None,
+        add_bos: bool = False,
     ) -> None:
         self._special = backend
         self._plain = Backend.from_str(backend.to_str())
@@ -80,6 +49,7 @@ class Tokenizer:
         self.bos_token_id = bos_token_id
         self.eos_token_ids = frozenset(eos_token_ids)
         self.chat_template = chat_template
+        self.add_bos = add_bos  # the artifact asks for bos before a prompt; a template may already write it
         self.vocab_size: int = backend.get_vocab_size(with_added_tokens=True)
         self._special_ids = frozenset(self.special_tokens.values())
         ordered = sorted(self.special_tokens, key=len, reverse=True)  # leftmost, then longest, as tokenizers does
@@ -121,40 +91,16 @@ class Tokenizer:
 
     @classmethod
     def from_gguf_metadata(cls, metadata: Mapping[str, Any]) -> Tokenizer:
-        """Build from a GGUF's ``tokenizer.*`` metadata; byte-level BPE (``gpt2``) only for now."""
-        kind = metadata.get("tokenizer.ggml.model")
-        if kind != "gpt2":
-            raise TokenizerError(f"GGUF tokenizer model {kind!r} is not supported yet (only byte-level BPE 'gpt2')")
-        pre = metadata.get("tokenizer.ggml.pre")
-        if pre not in _PRE_TOKENIZERS:
-            raise TokenizerError(f"GGUF pre-tokenizer {pre!r} is unknown; refusing to guess how it splits text")
-        tokens = _strings(metadata.get("tokenizer.ggml.tokens"), "tokenizer.ggml.tokens")
-        merges = [_merge(m) for m in _strings(metadata.get("tokenizer.ggml.merges"), "tokenizer.ggml.merges")]
-        types = metadata.get("tokenizer.ggml.token_type") or (1,) * len(tokens)
-        if len(types) != len(tokens):
-            raise TokenizerError("tokenizer.ggml.token_type and tokenizer.ggml.tokens differ in length")
-        ids = {key: _token_id(metadata, key, len(tokens)) for key in ("bos", "eos", "eot", "eom", "padding")}
-        special_ids = {i for i, t in enumerate(types) if t == _CONTROL} | {i for i in ids.values() if i is not None}
-        try:
-            backend = Backend(models.BPE({t: i for i, t in enumerate(tokens)}, merges, ignore_merges=False))
-        except Exception as exc:  # the Rust library raises plain Exception
-            raise TokenizerError(f"GGUF vocabulary and merges do not form a BPE model: {exc}") from exc
-        if pre == "qwen2":
-            backend.normalizer = normalizers.NFC()
-        backend.pre_tokenizer = _PRE_TOKENIZERS[pre]()
-        backend.decoder = decoders.ByteLevel()
-        user = [i for i, t in enumerate(types) if t == _USER_DEFINED and i not in special_ids]
-        backend.add_tokens([AddedToken(tokens[i], special=False, normalized=False) for i in user])
-        special = {tokens[i]: i for i in sorted(special_ids)}
-        backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special])
-        end_ids = {i for i in (ids["eos"], ids["eot"], ids["eom"]) if i is not None}
-        template = metadata.get("tokenizer.chat_template")
+        """Build from a GGUF's ``tokenizer.*`` metadata: byte-level BPE (``gpt2``) or SentencePiece (``llama``)."""
+        parts = read_gguf_tokenizer(metadata)
+        special = parts.special_tokens
         return cls(
-            backend,
+            parts.backend,
             special_tokens=special,
-            bos_token_id=ids["bos"],
-            eos_token_ids=end_ids | {i for t, i in special.items() if t in END_OF_TURN_TOKENS},
-            chat_template=template if isinstance(template, str) else None,
+            bos_token_id=parts.bos_token_id,
+            eos_token_ids=parts.eos_token_ids | {i for t, i in special.items() if t in END_OF_TURN_TOKENS},
+            chat_template=parts.chat_template,
+            add_bos=parts.add_bos,
         )
 
     def encode(self, text: str, *, special: bool = False) -> list[int]:
@@ -226,28 +172,6 @@ class IncrementalDecoder:
         window = decode(self._ids[self._prefix :], skip_special=self._skip_special)
         self._prefix = self._read = len(self._ids)
         return window[len(released) :]
-
-
-def _strings(value: object, key: str) -> list[str]:
-    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise TokenizerError(f"GGUF metadata {key} is missing or not an array of strings")
-    return list(value)
-
-
-def _merge(merge: str) -> tuple[str, str]:
-    left, space, right = merge.partition(" ")
-    if not space or not left or not right or " " in right:
-        raise TokenizerError(f"GGUF merge {merge!r} is not two tokens separated by one space")
-    return left, right
-
-
-def _token_id(metadata: Mapping[str, Any], role: str, vocab_size: int) -> int | None:
-    value = metadata.get(f"tokenizer.ggml.{role}_token_id")
-    if value is None:
-        return None
-    if not isinstance(value, int) or not 0 <= value < vocab_size:
-        raise TokenizerError(f"GGUF {role} token id {value!r} is outside the vocabulary of {vocab_size}")
-    return value
 
 
 def _token_text(value: object) -> str | None:

@@ -140,7 +140,7 @@ def test_gguf_metadata_build() -> None:
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"tokenizer.ggml.model": "llama"}, "not supported yet"),
+        ({"tokenizer.ggml.model": "t5"}, "not supported yet"),
         ({"tokenizer.ggml.pre": "mystery"}, "unknown"),
         ({"tokenizer.ggml.pre": None}, "unknown"),
         ({"tokenizer.ggml.merges": ("Ġh",)}, "two tokens"),
