@@ -7,14 +7,14 @@ tokenizer.json and safetensors weights (sharded with an index, or not).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from engine.chat_template import ChatTemplate
 from engine.config import ModelConfig, from_gguf_metadata, from_hf_config
-from engine.errors import ModelConfigError
+from engine.errors import ChatTemplateError, LoadRefused, ModelConfigError
 from engine.models.llama import Transformer, build_model
 from engine.tokenizer import Tokenizer
 from engine.verified_load import LoadRecord, VerifiedArtifact
@@ -64,9 +64,21 @@ def build_loaded_model(
         tokenizer = Tokenizer.from_tokenizer_json(bytes(_file(artifact, "tokenizer.json")), tokenizer_config)
     else:
         raise ModelConfigError(f"a model is one GGUF file or safetensors weights, not {weights or 'no weights'}")
-    template = ChatTemplate(tokenizer.chat_template) if tokenizer.chat_template else None
+    template = _checked_template(tokenizer.chat_template, artifact.record) if tokenizer.chat_template else None
     model = build_model(config, tensors, device=device, dtype=dtype)
     return LoadedModel(config, model, tokenizer, template, artifact.record, device, dtype)
+
+
+def _checked_template(source: str, record: LoadRecord) -> ChatTemplate:
+    """Compile the template and render one plain turn now, so that a hostile or broken template is refused
+    at load, with a refusal record for the audit log, rather than failing every request once serving."""
+    try:
+        template = ChatTemplate(source)
+        template.render([{"role": "user", "content": "Hello"}])
+    except ChatTemplateError as exc:
+        refusal = replace(record, decision="refused", reason=f"chat template refused at load: {exc.reason}")
+        raise LoadRefused(refusal) from exc
+    return template
 
 
 def _file(artifact: VerifiedArtifact, name: str) -> memoryview:

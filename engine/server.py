@@ -13,10 +13,8 @@ content is the model's text as written, with its real ``finish_reason``, and the
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,36 +24,22 @@ from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from engine.api_schema import ChatCompletionRequest, CompletionRequest, chunk, completion_id, envelope, usage
 from engine.async_engine import AsyncEngine, Delta
 from engine.errors import EngineError
 from engine.loader import LoadedModel
+from engine.openai_responses import HttpError, guarded, sse
 from engine.sampling_params import SamplingParams
 from engine.tool_calls import parse_tool_calls, prompt_messages, template_supports_tools, with_system_section
 
 __all__ = ["JSON_HINT", "create_app", "serve"]
 
-log = logging.getLogger(__name__)
-
 JSON_HINT = "Respond with a single JSON object and nothing else."
 
 _Body = TypeVar("_Body", bound=BaseModel)
-_Handler = Callable[[Request], Awaitable[Response]]
-
-
-class _HttpError(Exception):
-    """An answer in OpenAI's error shape; raised anywhere in a handler."""
-
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.body = status, {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status)
 
 
 @dataclass(slots=True)
@@ -100,7 +84,7 @@ class _Api:
         prompt = await run_in_threadpool(self._chat_prompt, req)
         jobs = [(prompt, self._params(req.params, i)) for i in range(req.n)]
         if req.stream:
-            return _sse(self._chat_events(req, jobs, len(prompt)))
+            return sse(self._chat_events(req, jobs, len(prompt)))
         choices = await self._collect(jobs)
         out = []
         for index, choice in enumerate(choices):
@@ -117,7 +101,7 @@ class _Api:
         jobs = [(p, self._params(req.params, j)) for p in prompts for j in range(req.n)]
         prompt_tokens = sum(map(len, prompts))
         if req.stream:
-            return _sse(self._completion_events(req, jobs, prompt_tokens))
+            return sse(self._completion_events(req, jobs, prompt_tokens))
         choices = await self._collect(jobs)
         out = [{"index": i, "text": c.text, "finish_reason": c.finish_reason,
                 "logprobs": self._legacy_logprobs(c) if req.logprobs is not None else None}
@@ -129,7 +113,7 @@ class _Api:
     def _chat_prompt(self, req: ChatCompletionRequest) -> list[int]:
         template = self.loaded.chat_template
         if template is None:
-            raise _HttpError(400, "this model has no chat template; use /v1/completions")
+            raise HttpError(400, "this model has no chat template; use /v1/completions")
         messages, tools = prompt_messages(req, native=self.native_tools)
         if req.json_mode:
             messages = with_system_section(messages, JSON_HINT)
@@ -137,13 +121,13 @@ class _Api:
             rendered = template.render(messages, tools=tools)
             return self._checked(self.loaded.tokenizer.encode_chat(rendered.segments))
         except EngineError as exc:  # the template refused the conversation, or the text would not encode
-            raise _HttpError(400, exc.reason, param="messages") from None
+            raise HttpError(400, exc.reason, param="messages") from None
 
     def _checked(self, prompt: list[int]) -> list[int]:
         if not prompt:
-            raise _HttpError(400, "the prompt is empty", param="prompt")
+            raise HttpError(400, "the prompt is empty", param="prompt")
         if len(prompt) > self.max_prompt_tokens:
-            raise _HttpError(400, f"the prompt is {len(prompt)} tokens; this server accepts at most "
+            raise HttpError(400, f"the prompt is {len(prompt)} tokens; this server accepts at most "
                                   f"{self.max_prompt_tokens}", param="messages", code="context_length_exceeded")
         return prompt
 
@@ -219,17 +203,17 @@ class _Api:
         try:
             return make(index)
         except EngineError as exc:
-            raise _HttpError(400, exc.reason) from None
+            raise HttpError(400, exc.reason) from None
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise _HttpError(413, f"the request body is larger than {self.max_body_bytes} bytes")
+            raise HttpError(413, f"the request body is larger than {self.max_body_bytes} bytes")
         parts, size = [], 0
         async for part in request.stream():
             size += len(part)
             if size > self.max_body_bytes:
-                raise _HttpError(413, f"the request body is larger than {self.max_body_bytes} bytes")
+                raise HttpError(413, f"the request body is larger than {self.max_body_bytes} bytes")
             parts.append(part)
         return b"".join(parts)
 
@@ -239,11 +223,11 @@ class _Api:
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
             if error["type"] == "json_invalid":
-                raise _HttpError(400, f"the body is not valid JSON: {error['msg']}", code="invalid_json") from None
+                raise HttpError(400, f"the body is not valid JSON: {error['msg']}", code="invalid_json") from None
             param = ".".join(map(str, error["loc"])) or None
-            raise _HttpError(400, f"{param or 'body'}: {error['msg']}", param=param) from None
+            raise HttpError(400, f"{param or 'body'}: {error['msg']}", param=param) from None
         if getattr(parsed, "model", None) != self.model_name:
-            raise _HttpError(404, f"the model {getattr(parsed, 'model', None)!r} does not exist", param="model",
+            raise HttpError(404, f"the model {getattr(parsed, 'model', None)!r} does not exist", param="model",
                              code="model_not_found")
         return parsed
 
@@ -257,46 +241,6 @@ def _json_text(text: str) -> str:
         return text
 
 
-def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    """Server-sent events; leaving early (a disconnect) closes ``events``, which aborts the generation."""
-
-    async def body() -> AsyncIterator[str]:
-        async with aclosing(events) as stream:
-            try:
-                async for event in stream:
-                    yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
-            except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-                log.exception("generation failed mid-stream")
-                reason = exc.reason if isinstance(exc, EngineError) else "internal error"
-                error = {"error": {"message": reason, "type": "server_error", "param": None, "code": None}}
-                yield f"data: {json.dumps(error)}\n\n"
-        yield "data: [DONE]\n\n"
-
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-def _guarded(handler: _Handler, token: bytes | None) -> _Handler:
-    """Authorization first, then the handler; every failure becomes an OpenAI error answer."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            if token is not None:
-                scheme, _, given = request.headers.get("authorization", "").partition(" ")
-                if not hmac.compare_digest(given.encode(), token) or scheme.lower() != "bearer":
-                    raise _HttpError(401, "missing or incorrect API key", code="invalid_api_key")
-            return await handler(request)
-        except _HttpError as exc:
-            return exc.response()
-        except EngineError as exc:
-            log.warning("request failed: %s", exc.reason)
-            return _HttpError(500, exc.reason, kind="server_error").response()
-        except Exception:
-            log.exception("request failed")
-            return _HttpError(500, "internal error", kind="server_error").response()
-
-    return endpoint
-
-
 def create_app(loaded: LoadedModel, engine: AsyncEngine, *, model_name: str, api_token: str,
                max_body_bytes: int = 1 << 20, max_prompt_tokens: int | None = None) -> Starlette:
     """The app; the caller owns ``engine`` and shuts it down."""
@@ -305,11 +249,11 @@ def create_app(loaded: LoadedModel, engine: AsyncEngine, *, model_name: str, api
     api = _Api(loaded, engine, model_name, max_body_bytes, max_prompt_tokens or engine.max_seq_len - 1)
     token = api_token.encode()
     routes = [
-        Route("/health", _guarded(api.health, None), methods=["GET"]),
-        Route("/metrics", _guarded(api.metrics, token), methods=["GET"]),
-        Route("/v1/models", _guarded(api.models, token), methods=["GET"]),
-        Route("/v1/chat/completions", _guarded(api.chat, token), methods=["POST"]),
-        Route("/v1/completions", _guarded(api.completions, token), methods=["POST"]),
+        Route("/health", guarded(api.health, None), methods=["GET"]),
+        Route("/metrics", guarded(api.metrics, token), methods=["GET"]),
+        Route("/v1/models", guarded(api.models, token), methods=["GET"]),
+        Route("/v1/chat/completions", guarded(api.chat, token), methods=["POST"]),
+        Route("/v1/completions", guarded(api.completions, token), methods=["POST"]),
     ]
     return Starlette(routes=routes)
 

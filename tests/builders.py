@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from attest.bundle import Signer
 
 CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
 
@@ -167,3 +171,18 @@ def tiny_chat_model(folder: Path, *, vocab: int = 320, hidden: int = 64, layers:
     write_safetensors(folder / "model.safetensors", {k: v.numpy() for k, v in model.state_dict().items()},
                       {"format": "pt"})
     return folder
+
+
+def sign_unchecked(folder: Path, signer: Signer) -> dict[str, Any]:
+    """A bundle over a folder's bytes as they are, skipping the format firewall that ``sign_model`` runs.
+
+    What a careless or hostile signer's own tooling could produce: the signature is valid, so only the
+    loader's own checks stand between these bytes and the engine.
+    """
+    from attest.statement import IN_TOTO_PAYLOAD_TYPE, modelgate_statement
+    from sbom.hashing import hash_files
+    from sbom.inventory import scan_model
+
+    tree = scan_model(folder, ())
+    bom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1}
+    return signer.sign(IN_TOTO_PAYLOAD_TYPE, modelgate_statement(hash_files(tree.root, tree.files), bom))
