@@ -87,10 +87,10 @@ def serve(
                                       trust_config=trust_config)
     try:
         artifact = load_verified(model, read_bundle(bundle), anchors, policy, ignore=[bundle.absolute()])
+        loaded = build_loaded_model(artifact, device=default_device() if device == "auto" else device)
     except LoadRefused as exc:  # the refusal record goes to stderr; the error itself is reported once, by main
         typer.echo(json.dumps(exc.record.to_json(), indent=2), err=True)
         raise
-    loaded = build_loaded_model(artifact, device=default_device() if device == "auto" else device)
     if loaded.device.type == "cpu" and cpu_weights == "int8":
         use_int8_decode(loaded.model)
     endpoint = f"http://{host}:{port}/v1"

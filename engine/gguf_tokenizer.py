@@ -70,6 +70,8 @@ class GGUFTokenizer:
     add_bos: bool
     """Whether llama.cpp starts a prompt with bos (``tokenizer.ggml.add_bos_token``, its default per model)."""
     chat_template: str | None
+    template_tokens: dict[str, str]
+    """``bos_token`` / ``eos_token`` as the strings chat templates write."""
 
 
 def read_gguf_tokenizer(metadata: Mapping[str, Any]) -> GGUFTokenizer:
@@ -102,6 +104,7 @@ def read_gguf_tokenizer(metadata: Mapping[str, Any]) -> GGUFTokenizer:
         eos_token_ids=frozenset(i for i in (ids["eos"], ids["eot"], ids["eom"]) if i is not None),
         add_bos=bool(add_bos) and ids["bos"] is not None,
         chat_template=template if isinstance(template, str) else None,
+        template_tokens={f"{role}_token": tokens[i] for role in ("bos", "eos") if (i := ids[role]) is not None},
     )
 
 

@@ -64,17 +64,17 @@ def build_loaded_model(
         tokenizer = Tokenizer.from_tokenizer_json(bytes(_file(artifact, "tokenizer.json")), tokenizer_config)
     else:
         raise ModelConfigError(f"a model is one GGUF file or safetensors weights, not {weights or 'no weights'}")
-    template = _checked_template(tokenizer.chat_template, artifact.record) if tokenizer.chat_template else None
+    template = _checked_template(tokenizer, artifact.record) if tokenizer.chat_template else None
     model = build_model(config, tensors, device=device, dtype=dtype)
     return LoadedModel(config, model, tokenizer, template, artifact.record, device, dtype)
 
 
-def _checked_template(source: str, record: LoadRecord) -> ChatTemplate:
+def _checked_template(tokenizer: Tokenizer, record: LoadRecord) -> ChatTemplate:
     """Compile the template and render one plain turn now, so that a hostile or broken template is refused
     at load, with a refusal record for the audit log, rather than failing every request once serving."""
     try:
-        template = ChatTemplate(source)
-        template.render([{"role": "user", "content": "Hello"}])
+        template = ChatTemplate(tokenizer.chat_template or "")
+        template.render([{"role": "user", "content": "Hello"}], **tokenizer.template_tokens)
     except ChatTemplateError as exc:
         refusal = replace(record, decision="refused", reason=f"chat template refused at load: {exc.reason}")
         raise LoadRefused(refusal) from exc

@@ -118,7 +118,7 @@ class _Api:
         if req.json_mode:
             messages = with_system_section(messages, JSON_HINT)
         try:
-            rendered = template.render(messages, tools=tools)
+            rendered = template.render(messages, tools=tools, **self.loaded.tokenizer.template_tokens)
             return self._checked(self.loaded.tokenizer.encode_chat(rendered.segments))
         except EngineError as exc:  # the template refused the conversation, or the text would not encode
             raise HttpError(400, exc.reason, param="messages") from None

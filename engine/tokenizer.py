@@ -41,6 +41,7 @@ class Tokenizer:
         eos_token_ids: Iterable[int],
         chat_template: str | None = None,
         add_bos: bool = False,
+        template_tokens: Mapping[str, str] | None = None,
     ) -> None:
         self._special = backend
         self._plain = Backend.from_str(backend.to_str())
@@ -50,6 +51,8 @@ class Tokenizer:
         self.eos_token_ids = frozenset(eos_token_ids)
         self.chat_template = chat_template
         self.add_bos = add_bos  # the artifact asks for bos before a prompt; a template may already write it
+        # The strings a chat template writes as {{ bos_token }} and {{ eos_token }}, as transformers passes them.
+        self.template_tokens: Mapping[str, str] = dict(template_tokens or {})
         self.vocab_size: int = backend.get_vocab_size(with_added_tokens=True)
         self._special_ids = frozenset(self.special_tokens.values())
         ordered = sorted(self.special_tokens, key=len, reverse=True)  # leftmost, then longest, as tokenizers does
@@ -87,6 +90,7 @@ class Tokenizer:
             bos_token_id=bos,
             eos_token_ids=eos | {i for t, i in special.items() if t in END_OF_TURN_TOKENS},
             chat_template=_config_template(config.get("chat_template")),
+            template_tokens={k: v for k in ("bos_token", "eos_token") if (v := named[k]) is not None},
         )
 
     @classmethod
@@ -101,6 +105,7 @@ class Tokenizer:
             eos_token_ids=parts.eos_token_ids | {i for t, i in special.items() if t in END_OF_TURN_TOKENS},
             chat_template=parts.chat_template,
             add_bos=parts.add_bos,
+            template_tokens=parts.template_tokens,
         )
 
     def encode(self, text: str, *, special: bool = False) -> list[int]:

@@ -129,6 +129,8 @@ def test_a_hostile_chat_template_in_a_signed_model_is_refused_at_load(
     model = _copy(pristine, tmp_path / "model")
     config = json.loads((model / "tokenizer_config.json").read_text())
     (model / "tokenizer_config.json").write_text(json.dumps(config | {"chat_template": template}))
-    rc, out, _ = serve(model, sign_model(model, KeySigner(key)).bundle)
-    assert rc == 1 and out["error"] == "LoadRefused"
-    assert out["reason"].startswith("model not loaded: chat template refused at load: ") and why in out["reason"]
+    rc, out, err = serve(model, sign_model(model, KeySigner(key)).bundle)
+    record = json.loads(err)  # the files verified, the template did not: the record says both
+    assert rc == 1 and out["error"] == "LoadRefused" and record["decision"] == "refused" and record["files"]
+    assert record["reason"].startswith("chat template refused at load: ") and why in record["reason"]
+    assert out["reason"] == f"model not loaded: {record['reason']}"

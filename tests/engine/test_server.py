@@ -6,6 +6,7 @@ path; its output is gibberish, but deterministic, which is all these tests need.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -27,6 +28,7 @@ from attest.keys import generate_private_key, save_public_key
 from attest.signing import sign_model, write_bundle
 from attest.trust import TrustAnchors
 from engine.async_engine import AsyncEngine
+from engine.chat_template import ChatTemplate
 from engine.loader import LoadedModel, build_loaded_model
 from engine.server import create_app
 from engine.verified_load import load_verified
@@ -307,3 +309,20 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.5)
     pytest.fail("engine serve did not come up")
+
+
+def test_templates_receive_the_models_special_token_strings(loaded: LoadedModel, engine: AsyncEngine) -> None:
+    """Llama and Mistral templates write {{ bos_token }} / {{ eos_token }} themselves; they must get the real ones."""
+    template = ChatTemplate("{% for m in messages %}{{ m['content'] }}{{ eos_token }}{% endfor %}")
+    app = create_app(dataclasses.replace(loaded, chat_template=template), engine, model_name=MODEL,
+                     api_token=TOKEN, max_prompt_tokens=490)
+    server = _Server(app)
+    try:
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=TOKEN, max_retries=0, timeout=60) as client:
+            usage = _chat(client, max_tokens=1).usage
+    finally:
+        server.stop()
+    tokens = loaded.tokenizer.template_tokens
+    expected = loaded.tokenizer.encode_chat(template.render(HELLO, **tokens).segments)
+    assert usage is not None and usage.prompt_tokens == len(expected)
+    assert expected[-1] == loaded.tokenizer.special_tokens[tokens["eos_token"]]  # the model declares only eos

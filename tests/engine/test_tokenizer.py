@@ -58,6 +58,7 @@ def test_tokenizer_json_round_trip(tiny: Tokenizer) -> None:
     assert tiny.special_tokens == {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2}
     assert tiny.bos_token_id == 0
     assert tiny.eos_token_ids == {0, 2}  # declared eos plus the ChatML end of turn
+    assert tiny.template_tokens == {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
     assert tiny.chat_template == CHATML
     assert tiny.vocab_size == 400
 

@@ -129,6 +129,7 @@ def test_roles_and_bos(ours: Tokenizer) -> None:
     assert ours.bos_token_id == 1 and ours.eos_token_ids == {2}
     assert ours.add_bos  # llama.cpp's default for SPM when the file does not say
     assert ours.chat_template == LLAMA2
+    assert ours.template_tokens == {"bos_token": "<s>", "eos_token": "</s>"}
     assert ours.encode("<s>hi</s>", special=True) == [1, *ours.encode("hi"), 2]
     assert ours.decode([1, *ours.encode("hi there"), 2]) == "hi there"
 
