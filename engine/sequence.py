@@ -51,9 +51,6 @@ class Sequence:
         """Still feeding the prompt: the first output token comes from the prompt's last position."""
         return self.cached < len(self.prompt)
 
-    def token_at(self, position: int) -> int:
-        return self.prompt[position] if position < len(self.prompt) else self.output[position - len(self.prompt)]
-
     def finish(self, reason: FinishReason) -> None:
         self.status = SequenceStatus.FINISHED
         self.finish_reason = reason

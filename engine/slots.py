@@ -18,10 +18,6 @@ class SlotManager:
         self._free = list(range(num_slots - 1, -1, -1))
         self.num_slots = num_slots
 
-    @property
-    def num_free(self) -> int:
-        return len(self._free)
-
     def can_allocate(self) -> bool:
         return bool(self._free)
 
