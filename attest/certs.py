@@ -57,8 +57,14 @@ def verify_chain(
     intermediates: Sequence[x509.Certificate],
     roots: Sequence[x509.Certificate],
     at: datetime,
+    *,
+    require_signing_usage: bool = True,
 ) -> tuple[x509.Certificate, ...]:
-    """The path leaf → … → root, valid at ``at``; CertificateError with the precise reason otherwise."""
+    """The path leaf → … → root, valid at ``at``; CertificateError with the precise reason otherwise.
+
+    ``require_signing_usage=False`` is for vendor endorsement keys (AMD's VCEK, say) that carry no key
+    usage at all: their role is fixed by the vendor's chain, not by an extension.
+    """
     if at.tzinfo is None:
         raise AttestError("the verification time must be timezone-aware")
     if not roots:
@@ -70,7 +76,8 @@ def verify_chain(
         raise CertificateError(f"the bundle carries {len(intermediates)} intermediate certificates, too many")
     _check_critical_extensions(leaf)
     check_valid_at(leaf, at)
-    check_signing_usage(leaf)
+    if require_signing_usage:
+        check_signing_usage(leaf)
 
     issuers = [(r, True) for r in roots] + [(c, False) for c in intermediates if _der(c) not in root_ders]
     tried = {_der(leaf)}

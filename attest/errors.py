@@ -9,7 +9,10 @@
             ├── CertificateError    the certificate chain, validity time or key usage is wrong
             ├── IdentityError       the signer is not one the trust policy names
             ├── SubjectMismatchError  the files on disk differ from the signed subjects
-            └── PolicyViolation     signed and intact, but the policy forbids it
+            ├── PolicyViolation     signed and intact, but the policy forbids it
+            ├── EvidenceFormatError  TEE evidence or collateral that cannot be parsed (truncated, wrong size,
+            │                        unknown version, a TDREPORT offered as a quote)
+            └── AttestationRefused  the TEE evidence is not authentic, not fresh or not acceptable
 
 Verification never returns a bool: it returns a result or raises one of these with the reason.
 """
@@ -21,7 +24,9 @@ from policies.errors import ModelgateError
 __all__ = [
     "AttestError",
     "BundleFormatError",
+    "AttestationRefused",
     "CertificateError",
+    "EvidenceFormatError",
     "IdentityError",
     "PolicyViolation",
     "SignatureError",
@@ -66,3 +71,15 @@ class SubjectMismatchError(VerificationError):
 
 class PolicyViolation(VerificationError):
     """The artifact is authentic but the policy does not accept it."""
+
+
+class EvidenceFormatError(VerificationError):
+    """TEE evidence or its collateral is malformed: nothing in it can be judged."""
+
+
+class AttestationRefused(VerificationError):
+    """The TEE evidence was judged and refused; ``violations`` lists every reason, in check order."""
+
+    def __init__(self, violations: tuple[str, ...]) -> None:
+        super().__init__("attestation refused: " + "; ".join(violations))
+        self.violations = violations

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from policies.attestation import AttestationSection
+
 __all__ = ["KeylessIdentity", "Policy", "TrustSection", "WeightFormat"]
 
 WeightFormat = Literal["safetensors", "gguf"]
@@ -74,3 +76,6 @@ class Policy(_Strict):
 
     trust: TrustSection = TrustSection()
     """Model provenance: signers, SBOM and weight-format requirements."""
+
+    attestation: AttestationSection = AttestationSection()
+    """The confidential-computing evidence that a model load needs (a confidential VM by default)."""

@@ -55,3 +55,35 @@ def test_policy_is_frozen() -> None:
 def load_policy_text(text: str, folder: Path) -> Policy:
     (folder / "policy.yaml").write_text(text)
     return load_policy(folder / "policy.yaml")
+
+
+def test_attestation_defaults_fail_closed(tmp_path: Path) -> None:
+    section = load_policy_text("version: 1\n", tmp_path).attestation
+    assert section.required == (("sev-snp", "tdx"),)
+    assert (section.allow_simulated, section.allow_debug) == (False, False)
+    assert section.tdx.tcb_statuses == ("UpToDate",) and section.snp.max_vmpl == 3
+
+
+def test_shipped_attestation_sections() -> None:
+    assert shipped_policy("dev").attestation.allow_simulated is True
+    assert shipped_policy("production").attestation.allow_simulated is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "attestation: {snp: {measurements: [abcd]}}\n",  # not 48 bytes
+        "attestation: {tdx: {mrtd: ['" + "zz" * 48 + "']}}\n",  # not hex
+        "attestation: {required: [[sgx]]}\n",  # no such platform
+        "attestation: {tdx: {tcb_statuses: [Fine]}}\n",  # not an Intel status
+        "attestation: {max_evidence_age_s: 0}\n",
+    ],
+)
+def test_attestation_section_is_validated(tmp_path: Path, text: str) -> None:
+    with pytest.raises(PolicyError):
+        load_policy_text(text, tmp_path)
+
+
+def test_measurements_are_normalised_to_lower_case(tmp_path: Path) -> None:
+    policy = load_policy_text("attestation: {snp: {measurements: ['" + "AB" * 48 + "']}}\n", tmp_path)
+    assert policy.attestation.snp.measurements == ("ab" * 48,)
