@@ -10,9 +10,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from attest.tee.providers import PROVIDERS, choose_provider
 from attest.trust import TrustAnchors
 from attest.verification import read_bundle
 from engine.errors import EngineError, LoadRefused
+from engine.identity import EngineIdentity
 from engine.model_cache import DEFAULT_MODEL, fetch_model
 from engine.verified_load import load_verified
 from policies.loader import load_policy
@@ -68,9 +70,15 @@ def serve(
     cpu_weights: str = typer.Option(
         "int8", "--cpu-weights", help="On the CPU: int8 (about 2x faster decoding) or fp32 (exact)."
     ),
+    tee: str = typer.Option("auto", "--tee", help=f"Where TEE evidence comes from: {', '.join(PROVIDERS)} (auto: "
+                            "configfs-tsm in a confidential guest, else simulated, which only a dev policy accepts)."),
+    tee_evidence: Path | None = typer.Option(None, "--tee-evidence", help="Evidence bundle for --tee replay."),
+    tee_collateral: Path | None = typer.Option(
+        None, "--tee-collateral", help="Folder of certificates and collateral to add to the TEE's evidence."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the load record as JSON."),
 ) -> None:
-    """Verify a model against its signature and policy, load it, and serve the OpenAI API."""
+    """Verify a model against its signature, policy and TEE attestation, load it, and serve the OpenAI API."""
     from engine.layers.int8_linear import use_int8_decode  # torch: only for this command, not every one
     from engine.loader import build_loaded_model, default_device
     from engine.server import serve as run_server
@@ -85,8 +93,10 @@ def serve(
     policy = load_policy(policy_file)
     anchors = TrustAnchors.from_flags(policy.trust, keys=key, ca=ca, identity=identity, issuer=issuer,
                                       trust_config=trust_config)
+    provider = choose_provider(tee, evidence=tee_evidence, collateral=tee_collateral)
     try:
-        artifact = load_verified(model, read_bundle(bundle), anchors, policy, ignore=[bundle.absolute()])
+        artifact = load_verified(model, read_bundle(bundle), anchors, policy, tee=provider,
+                                 identity=EngineIdentity.generate(), ignore=[bundle.absolute()])
         loaded = build_loaded_model(artifact, device=default_device() if device == "auto" else device)
     except LoadRefused as exc:  # the refusal record goes to stderr; the error itself is reported once, by main
         typer.echo(json.dumps(exc.record.to_json(), indent=2), err=True)
@@ -97,8 +107,11 @@ def serve(
     if as_json:
         typer.echo(json.dumps({"ok": True, "endpoint": endpoint, "record": loaded.record.to_json()}, indent=2))
     else:
+        verdict = loaded.record.attestation
         Console(highlight=False).print(f"[green]loaded[/] {model} (policy {policy.name}, manifest "
-                                       f"{loaded.record.manifest_digest})\n   serving {endpoint}")
+                                       f"{loaded.record.manifest_digest})\n"
+                                       f"   attestation {verdict.summary if verdict else 'none'}\n"
+                                       f"   serving {endpoint}")
     run_server(loaded, model_name=model.name, api_token=token, host=host, port=port, num_slots=slots,
                max_seq_len=max_seq_len)
 

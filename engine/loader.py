@@ -15,6 +15,7 @@ import torch
 from engine.chat_template import ChatTemplate
 from engine.config import ModelConfig, from_gguf_metadata, from_hf_config
 from engine.errors import ChatTemplateError, LoadRefused, ModelConfigError
+from engine.identity import EngineIdentity
 from engine.models.llama import Transformer, build_model
 from engine.tokenizer import Tokenizer
 from engine.verified_load import LoadRecord, VerifiedArtifact
@@ -34,6 +35,7 @@ class LoadedModel:
     record: LoadRecord
     device: torch.device
     dtype: torch.dtype
+    identity: EngineIdentity
 
 
 def default_device() -> torch.device:
@@ -66,7 +68,7 @@ def build_loaded_model(
         raise ModelConfigError(f"a model is one GGUF file or safetensors weights, not {weights or 'no weights'}")
     template = _checked_template(tokenizer, artifact.record) if tokenizer.chat_template else None
     model = build_model(config, tensors, device=device, dtype=dtype)
-    return LoadedModel(config, model, tokenizer, template, artifact.record, device, dtype)
+    return LoadedModel(config, model, tokenizer, template, artifact.record, device, dtype, artifact.identity)
 
 
 def _checked_template(tokenizer: Tokenizer, record: LoadRecord) -> ChatTemplate:

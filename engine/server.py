@@ -30,6 +30,7 @@ from starlette.routing import Route
 from engine.api_schema import ChatCompletionRequest, CompletionRequest, chunk, completion_id, envelope, usage
 from engine.async_engine import AsyncEngine, Delta
 from engine.errors import EngineError
+from engine.identity import challenge_message
 from engine.loader import LoadedModel
 from engine.openai_responses import HttpError, guarded, sse
 from engine.sampling_params import SamplingParams
@@ -75,6 +76,21 @@ class _Api:
         digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
         return JSONResponse({"status": "ok", "model": self.model_name, "policy": record["policy"],
                              "manifest_digest": record["manifest_digest"], "load_record_sha256": digest})
+
+    async def attestation(self, request: Request) -> Response:
+        """The load record (verdict and evidence) and a signature by the identity key the evidence binds,
+        over the caller's nonce and the record: proof that this very process loaded that model."""
+        try:
+            nonce = bytes.fromhex(request.query_params.get("nonce", ""))
+        except ValueError:
+            nonce = b""
+        if not 16 <= len(nonce) <= 64:
+            raise HttpError(400, "give a fresh nonce of 16 to 64 bytes in hex: /v1/attestation?nonce=...",
+                            param="nonce")
+        record = json.dumps(self.loaded.record.to_json(), sort_keys=True).encode()
+        return JSONResponse({"load_record": json.loads(record), "nonce": nonce.hex(),
+                             "identity_key": self.loaded.identity.public_der.hex(),
+                             "signature": self.loaded.identity.sign(challenge_message(nonce, record)).hex()})
 
     async def metrics(self, request: Request) -> Response:
         return PlainTextResponse(self.engine.metrics.prometheus(), media_type="text/plain; version=0.0.4")
@@ -252,6 +268,7 @@ def create_app(loaded: LoadedModel, engine: AsyncEngine, *, model_name: str, api
         Route("/health", guarded(api.health, None), methods=["GET"]),
         Route("/metrics", guarded(api.metrics, token), methods=["GET"]),
         Route("/v1/models", guarded(api.models, token), methods=["GET"]),
+        Route("/v1/attestation", guarded(api.attestation, token), methods=["GET"]),
         Route("/v1/chat/completions", guarded(api.chat, token), methods=["POST"]),
         Route("/v1/completions", guarded(api.completions, token), methods=["POST"]),
     ]

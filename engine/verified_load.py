@@ -1,9 +1,10 @@
-"""Loading a model's bytes only after they verify: the signed statement, the policy, then every digest.
+"""Loading a model's bytes only after they verify: the signed statement, the policy, every digest, the TEE.
 
 Each file is read once into memory and hashed as it is read, and only that memory is handed to the
 parsers, so the bytes that were verified are the bytes that are loaded: nothing that happens to the files
-afterwards (a swap, a rewrite, a symlink) can reach the model. The outcome, loaded or refused, is a
-``LoadRecord`` for the audit log.
+afterwards (a swap, a rewrite, a symlink) can reach the model. Last, TEE evidence bound to the verified
+manifest and the engine's identity key must satisfy the policy's ``attestation`` section. The outcome,
+loaded or refused, is a ``LoadRecord`` for the audit log, with the attestation verdict and evidence.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import Any, Literal
 from attest.errors import VerificationError
 from attest.result import SignerInfo
 from attest.statement import SignedManifest
+from attest.tee.appraisal import AttestationVerdict
+from attest.tee.gate import EvidenceProvider, attest_load
 from attest.trust import TrustAnchors
 from attest.verification import admit_format, check_digests, scan_signed_model, verify_statement
 from engine.errors import LoadRefused
+from engine.identity import EngineIdentity
 from policies.schema import Policy
 from sbom.formats import FileFormat, detect_format_of
 from sbom.hashing import read_files
@@ -43,7 +47,9 @@ class LoadRecord:
     """Relative path -> sha256 of every loaded file."""
     total_bytes: int = 0
     timings: Mapping[str, float] = field(default_factory=dict)
-    """Seconds spent on: signature (bundle and statement), read_and_hash, firewall."""
+    """Seconds spent on: signature (bundle and statement), read_and_hash, firewall, attestation."""
+    attestation: AttestationVerdict | None = None
+    """The TEE verdict, with the evidence bundle it judged (None when the load failed before it)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +63,8 @@ class LoadRecord:
             "files": dict(self.files),
             "bytes": self.total_bytes,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "attestation": self.attestation.to_json() if self.attestation else None,
+            "evidence": self.attestation.bundle.to_json() if self.attestation else None,
         }
 
 
@@ -69,6 +77,8 @@ class VerifiedArtifact:
     formats: Mapping[str, FileFormat]
     manifest: SignedManifest
     record: LoadRecord
+    identity: EngineIdentity
+    """The key the attestation evidence binds: whoever serves these bytes must hold it."""
 
 
 def load_verified(
@@ -77,12 +87,14 @@ def load_verified(
     anchors: TrustAnchors,
     policy: Policy,
     *,
+    tee: EvidenceProvider,
+    identity: EngineIdentity,
     at: datetime | None = None,
     ignore: Iterable[str | Path] = (),
     progress: Callable[[int], None] | None = None,
 ) -> VerifiedArtifact:
-    """Verify and read ``model``; raises LoadRefused, carrying the refusal record, on any failure."""
-    started, timings = datetime.now(UTC), {}
+    """Verify and read ``model``, then attest it with ``tee``; LoadRefused, carrying the record, on any failure."""
+    started, timings, verdict = datetime.now(UTC), {}, None
     clock = time.perf_counter()
     try:
         manifest, signer = verify_statement(bundle, anchors, policy, at=at)
@@ -99,8 +111,14 @@ def load_verified(
         formats = {path: admit_format(lambda v=view, p=path: detect_format_of(v, p), path, policy)
                    for path, view in views.items()}
         timings["firewall"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        verdict = attest_load(manifest.digest, identity.public_der, tee, policy)
+        timings["attestation"] = time.perf_counter() - clock
+        verdict.require()
     except VerificationError as exc:
-        refusal = LoadRecord(str(model), policy.name, "refused", started, reason=exc.reason, timings=timings)
+        refusal = LoadRecord(str(model), policy.name, "refused", started, reason=exc.reason, timings=timings,
+                             attestation=verdict)
         raise LoadRefused(refusal) from exc
     record = LoadRecord(
         model=str(model),
@@ -112,5 +130,6 @@ def load_verified(
         files=dict(manifest.files),
         total_bytes=tree.total_size,
         timings=timings,
+        attestation=verdict,
     )
-    return VerifiedArtifact(views, formats, manifest, record)
+    return VerifiedArtifact(views, formats, manifest, record, identity)

@@ -11,6 +11,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from attest.bundle import Signer
+    from policies.schema import Policy
 
 CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
 
@@ -186,3 +187,28 @@ def sign_unchecked(folder: Path, signer: Signer) -> dict[str, Any]:
     tree = scan_model(folder, ())
     bom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1}
     return signer.sign(IN_TOTO_PAYLOAD_TYPE, modelgate_statement(hash_files(tree.root, tree.files), bom))
+
+
+def simulated_tee_policy(base: str = "production") -> Policy:
+    """A shipped policy that also accepts the simulated TEE, as tests on a machine without one need."""
+    from policies.loader import shipped_policy
+
+    policy = shipped_policy(base)
+    return policy.model_copy(update={"attestation": policy.attestation.model_copy(update={"allow_simulated": True})})
+
+
+def write_simulated_tee_policy(folder: Path, base: str = "production") -> Path:
+    """``simulated_tee_policy`` as a YAML file, for the command line."""
+    import yaml
+
+    path = folder / f"{base}-simulated-tee.yaml"
+    path.write_text(yaml.safe_dump(simulated_tee_policy(base).model_dump(mode="json")))
+    return path
+
+
+def simulated_tee() -> dict[str, Any]:
+    """The ``tee`` and ``identity`` arguments of ``load_verified`` for the simulated TEE."""
+    from attest.tee.simulated import SimulatedProvider
+    from engine.identity import EngineIdentity
+
+    return {"tee": SimulatedProvider(), "identity": EngineIdentity.generate()}

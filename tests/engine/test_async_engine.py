@@ -17,8 +17,7 @@ from engine.errors import EngineError
 from engine.loader import build_loaded_model
 from engine.sampling_params import SamplingParams
 from engine.verified_load import load_verified
-from policies.loader import shipped_policy
-from tests.builders import tiny_chat_model
+from tests.builders import simulated_tee, simulated_tee_policy, tiny_chat_model
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsyncEngine]:
     folder = tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
     key = generate_private_key("ecdsa-p256")
     bundle = json.dumps(sign_model(folder, KeySigner(key)).bundle).encode()
-    artifact = load_verified(folder, bundle, TrustAnchors(keys=(key.public_key(),)), shipped_policy("production"))
+    artifact = load_verified(folder, bundle, TrustAnchors(keys=(key.public_key(),)), simulated_tee_policy(),
+                             **simulated_tee())
     engine = AsyncEngine.from_loaded(build_loaded_model(artifact, device="cpu"), num_slots=8, max_seq_len=512,
                                      prefill_budget=512)
     yield engine

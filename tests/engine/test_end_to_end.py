@@ -18,13 +18,14 @@ from engine.runner import ModelRunner
 from engine.sampling_params import SamplingParams
 from engine.scheduler import Scheduler
 from engine.verified_load import load_verified
-from policies.loader import shipped_policy
+from tests.builders import simulated_tee, simulated_tee_policy
 
 
 def _engine(model_path: Path) -> tuple[LLMEngine, object]:
     key = generate_private_key("ecdsa-p256")
     bundle = json.dumps(sign_model(model_path, KeySigner(key)).bundle).encode()
-    artifact = load_verified(model_path, bundle, TrustAnchors(keys=(key.public_key(),)), shipped_policy("production"))
+    artifact = load_verified(model_path, bundle, TrustAnchors(keys=(key.public_key(),)), simulated_tee_policy(),
+                             **simulated_tee())
     loaded = build_loaded_model(artifact, device="cpu")
     runner = ModelRunner(loaded.model, loaded.config, num_slots=4, max_seq_len=512, device="cpu", dtype=loaded.dtype)
     engine = LLMEngine(runner, Scheduler(4, 512), eos_ids=loaded.tokenizer.eos_token_ids,

@@ -20,10 +20,7 @@ from attest.bundle import KeySigner
 from attest.keys import PrivateKey, generate_private_key, save_public_key
 from attest.signing import sign_model, write_bundle
 from modelgate.cli import main
-from policies.loader import shipped_policy
-from tests.builders import sign_unchecked, tiny_chat_model, tiny_gguf
-
-POLICY = str(Path(shipped_policy.__code__.co_filename).parent / "production.yaml")
+from tests.builders import sign_unchecked, tiny_chat_model, tiny_gguf, write_simulated_tee_policy
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +33,14 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_chat_model(tmp_path_factory.mktemp("pristine") / "tiny-chat")
 
 
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Production's rules, with the simulated TEE accepted so that the TEE is not what refuses."""
+    return write_simulated_tee_policy(tmp_path_factory.mktemp("policy"))
+
+
 @pytest.fixture()
-def serve(tmp_path: Path, key: PrivateKey, capsys: pytest.CaptureFixture[str],
+def serve(tmp_path: Path, key: PrivateKey, policy: Path, capsys: pytest.CaptureFixture[str],
           monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, dict[str, Any]], tuple[int, dict[str, Any], str]]:
     """Run the CLI on a model and bundle; building a model or serving fails the test outright."""
     monkeypatch.setenv("MODELGATE_ENGINE_TOKEN", "test-token-0123456789")
@@ -48,7 +51,7 @@ def serve(tmp_path: Path, key: PrivateKey, capsys: pytest.CaptureFixture[str],
     def run(model: Path, bundle: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
         write_bundle(bundle, tmp_path / "bundle.sigstore.json")
         rc = main(["engine", "serve", "--model", str(model), "--bundle", str(tmp_path / "bundle.sigstore.json"),
-                   "--policy", POLICY, "--key", str(tmp_path / "key.pub.pem"), "--device", "cpu", "--json"])
+                   "--policy", str(policy), "--key", str(tmp_path / "key.pub.pem"), "--device", "cpu", "--json"])
         printed = capsys.readouterr()
         return rc, json.loads(printed.out), printed.err
 
@@ -134,3 +137,21 @@ def test_a_hostile_chat_template_in_a_signed_model_is_refused_at_load(
     assert rc == 1 and out["error"] == "LoadRefused" and record["decision"] == "refused" and record["files"]
     assert record["reason"].startswith("chat template refused at load: ") and why in record["reason"]
     assert out["reason"] == f"model not loaded: {record['reason']}"
+
+
+def test_the_production_policy_refuses_a_machine_without_a_tee(tmp_path: Path, key: PrivateKey, pristine: Path,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELGATE_ENGINE_TOKEN", "test-token-0123456789")
+    monkeypatch.setattr(engine.loader, "build_model", _never("a model was built"))
+    save_public_key(tmp_path / "key.pub.pem", key.public_key())
+    write_bundle(sign_model(pristine, KeySigner(key)).bundle, tmp_path / "bundle.json")
+    production = Path(engine.__file__).parent.parent / "policies" / "production.yaml"
+    rc = main(["engine", "serve", "--model", str(pristine), "--bundle", str(tmp_path / "bundle.json"), "--policy",
+               str(production), "--key", str(tmp_path / "key.pub.pem"), "--tee", "simulated", "--json"])
+    printed = capsys.readouterr()
+    record = json.loads(printed.err)
+    assert rc == 1 and record["decision"] == "refused" and record["attestation"]["simulated"] is True
+    assert "simulated evidence (signed with a local key: no hardware protects this machine) is refused by " \
+           "policy 'production'" in record["reason"]
+    assert "requires authentic evidence of sev-snp or tdx" in record["reason"]

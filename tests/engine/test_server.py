@@ -22,19 +22,23 @@ import httpx
 import openai
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from attest.bundle import KeySigner
-from attest.keys import generate_private_key, save_public_key
+from attest.errors import SignatureError
+from attest.keys import generate_private_key, save_public_key, verify_bytes
 from attest.signing import sign_model, write_bundle
+from attest.tee.binding import Binding
 from attest.trust import TrustAnchors
 from engine.async_engine import AsyncEngine
 from engine.chat_template import ChatTemplate
+from engine.identity import challenge_message
 from engine.loader import LoadedModel, build_loaded_model
 from engine.server import create_app
 from engine.verified_load import load_verified
 from modelgate.cli import main
 from policies.loader import shipped_policy
-from tests.builders import tiny_chat_model
+from tests.builders import simulated_tee, simulated_tee_policy, tiny_chat_model, write_simulated_tee_policy
 
 TOKEN = "test-token-0123456789"
 MODEL = "tiny-chat"
@@ -83,8 +87,8 @@ def loaded(signed_tiny: tuple[Path, Path, Path]) -> LoadedModel:
 
     folder, bundle, public = signed_tiny
     anchors = TrustAnchors(keys=(load_public_key(public),))
-    return build_loaded_model(load_verified(folder, bundle.read_bytes(), anchors, shipped_policy("production")),
-                              device="cpu")
+    artifact = load_verified(folder, bundle.read_bytes(), anchors, simulated_tee_policy(), **simulated_tee())
+    return build_loaded_model(artifact, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +128,26 @@ def test_models_health_and_metrics(client: openai.OpenAI, server: _Server, loade
     assert "# TYPE modelgate_engine_requests_total counter" in metrics
     values = dict(line.split() for line in metrics.splitlines() if not line.startswith("#"))
     assert float(values["modelgate_engine_generation_tokens_total"]) >= 12
+
+
+def test_attestation_answers_a_challenge_with_the_attested_key(server: _Server, loaded: LoadedModel) -> None:
+    url, auth = f"{server.url}/v1/attestation", {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.get(url + "?nonce=" + "00" * 32).status_code == 401
+    assert httpx.get(url + "?nonce=abc", headers=auth).status_code == 400
+    nonce = os.urandom(32)
+    answer = httpx.get(url + f"?nonce={nonce.hex()}", headers=auth).json()
+    record = answer["load_record"]
+    assert record["manifest_digest"] == loaded.record.manifest_digest and record["attestation"]["accepted"]
+    key = bytes.fromhex(answer["identity_key"])
+    assert key == loaded.identity.public_der
+    # the evidence binds that key: recomputing the report data from the record's binding gives the evidence's
+    binding = Binding(bytes.fromhex(record["attestation"]["nonce"]), record["manifest_digest"], key)
+    assert binding.report_data().hex() == record["attestation"]["report_data"]
+    message = challenge_message(nonce, json.dumps(record, sort_keys=True).encode())
+    verify_bytes(load_der_public_key(key), bytes.fromhex(answer["signature"]), message)  # type: ignore[arg-type]
+    with pytest.raises(SignatureError):
+        verify_bytes(load_der_public_key(key), bytes.fromhex(answer["signature"]),  # type: ignore[arg-type]
+                     challenge_message(os.urandom(32), json.dumps(record, sort_keys=True).encode()))
 
 
 def test_chat_and_its_stream_agree(client: openai.OpenAI) -> None:
@@ -265,7 +289,7 @@ def test_default_model_served_by_the_cli(default_model: Path, tmp_path: Path) ->
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    policy = str(Path(shipped_policy.__code__.co_filename).parent / "production.yaml")
+    policy = str(write_simulated_tee_policy(tmp_path))
     command = [sys.executable, "-m", "modelgate", "engine", "serve", "--model", str(model), "--bundle",
                str(tmp_path / "bundle.json"), "--policy", policy, "--key", str(tmp_path / "key.pub.pem"),
                "--port", str(port), "--device", "cpu", "--slots", "4", "--max-seq-len", "1024"]
