@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,6 +15,8 @@ from attest.bundle import CertificateSigner, KeylessSigner, KeySigner, Signer
 from attest.errors import AttestError
 from attest.keys import generate_private_key, key_id, load_private_key, save_private_key, save_public_key
 from attest.signing import SignatureFormat, sign_model, write_bundle
+from attest.tee.cli import attest_app
+from attest.tee.times import parse_time
 from attest.trust import TrustAnchors, load_certificates
 from attest.verification import read_bundle, verify_model
 from policies.loader import load_policy
@@ -111,8 +112,9 @@ def verify(
                                       trust_config=trust_config)
     data = read_bundle(bundle)
     ignore = [*ignore_paths, bundle.absolute()]
+    when = parse_time(at) if at is not None else None
     with byte_progress(_total_size(model, ignore), "verifying", enabled=not as_json) as progress:
-        verified = verify_model(model, data, anchors, policy, at=_parse_time(at), ignore=ignore, progress=progress)
+        verified = verify_model(model, data, anchors, policy, at=when, ignore=ignore, progress=progress)
     result = {"ok": True, "bundle": str(bundle)} | verified.to_json()
     signer = verified.signer
     summary = f"{result['files']} files, {result['bytes']:,} bytes ({verified.manifest.format})"
@@ -169,16 +171,6 @@ def _password(env: str | None) -> bytes | None:
     return value.encode()
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise AttestError(f"--at {value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _print(result: dict[str, Any], as_json: bool, human: str) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
@@ -191,4 +183,5 @@ def register(app: typer.Typer) -> None:
     app.command("keygen")(keygen)
     app.command("sign")(sign)
     app.command("verify")(verify)
+    app.add_typer(attest_app, name="attest")
 

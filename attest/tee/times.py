@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from attest.errors import AttestError
 
-__all__ = ["AppraisalTimes"]
+__all__ = ["AppraisalTimes", "parse_time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +33,14 @@ class AppraisalTimes:
     def of(self, collateral: str) -> datetime:
         """The time at which ``collateral`` is judged."""
         return self.overrides.get(collateral, self.at)
+
+
+def parse_time(value: str, what: str = "--at") -> datetime:
+    """A time given on the command line: ISO 8601 (UTC unless it says otherwise), or ``now`` for the clock."""
+    if value == "now":
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise AttestError(f"{what} {value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z) or 'now'") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
