@@ -1,0 +1,43 @@
+"""What the gateway concluded about an event: findings from policy rules and detectors, and the decision.
+
+Every rule and every detector reports the same shape, so the audit log, the error returned to a blocked
+agent and the review UI show one list of reasons. The decision is the strongest action of any finding:
+one ``block`` blocks. A detector that failed reports a finding with ``error`` set: an error is never
+mistaken for "clean".
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Action", "Finding", "Severity", "decide"]
+
+Action = Literal["allow", "alert", "block"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+_RANK: dict[Action, int] = {"allow": 0, "alert": 1, "block": 2}
+
+
+class Finding(BaseModel):
+    """One reason: which rule, what it saw, and what the policy says to do about it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str
+    """A stable id, e.g. ``policy.tool_not_allowed`` or ``detect.injection.role_marker``."""
+    action: Action
+    reason: str
+    severity: Severity = "medium"
+    score: float = 1.0
+    evidence: tuple[str, ...] = ()
+    """The matched spans or values, as short excerpts."""
+    source: Literal["policy", "detector"] = "policy"
+    error: bool = False
+    """The rule or detector failed; ``reason`` says how."""
+
+
+def decide(findings: tuple[Finding, ...] | list[Finding]) -> Action:
+    """The strongest action among ``findings``; ``allow`` when there are none."""
+    return max((f.action for f in findings), key=_RANK.__getitem__, default="allow")
