@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Literal
 
 from cryptography import x509
@@ -102,7 +103,7 @@ def parse_endorsement_key(data: bytes, what: str = "VCEK/VLEK") -> EndorsementKe
 @cache
 def pinned_arks() -> Mapping[Product, x509.Certificate]:
     """AMD's root keys, one per product: the only trust anchors."""
-    return {p: _pinned(f"ark-{p.lower()}.pem") for p in PRODUCTS}
+    return MappingProxyType({p: _pinned(f"ark-{p.lower()}.pem") for p in PRODUCTS})
 
 
 @cache
@@ -134,7 +135,9 @@ def verify_endorsement_chain(
         raise CertificateError(f"'{describe(key.cert)}' is neither a VCEK nor a VLEK (CN=SEV-VCEK or CN=SEV-VLEK)")
     arks = pinned_arks()
     roots = [arks[product]] if product else list(arks.values())
-    intermediates = [c for c in carried if c.subject != c.issuer] + list(pinned_intermediates())
+    # AMD's own first: verify_chain tries each certificate once, so a root reached through a broken carried
+    # copy of the ASK would not be tried again through the pinned one.
+    intermediates = list(pinned_intermediates()) + [c for c in carried if c.subject != c.issuer]
     path = verify_chain(key.cert, intermediates, roots, key.cert.not_valid_before_utc, require_signing_usage=False)
     root_product = next(p for p, ark in arks.items() if ark == path[-1])
     issuer = f"SEV-VLEK-{root_product}" if key.kind == "vlek" else f"SEV-{root_product}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-__all__ = ["PRODUCTS", "Product", "product_from_cpuid", "tcb_components"]
+__all__ = ["PRODUCTS", "Product", "product_from_cpuid", "product_named", "tcb_components"]
 
 Product = Literal["Milan", "Genoa", "Turin"]
 PRODUCTS: tuple[Product, ...] = ("Milan", "Genoa", "Turin")
@@ -46,3 +46,9 @@ def product_from_cpuid(family: int, model: int) -> Product | None:
         if family == fam and first <= model <= last:
             return product
     return None
+
+
+def product_named(name: str | None) -> Product | None:
+    """The product of a VCEK productName such as ``Milan-B0`` (family, then stepping); None if not one of ours."""
+    family = (name or "").split("-")[0]
+    return next((p for p in PRODUCTS if p == family), None)

@@ -11,7 +11,7 @@ hwID; that comparison is then skipped and recorded, since the VCEK's signature a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography import x509
@@ -33,7 +33,7 @@ from attest.tee.snp.certs import (
 )
 from attest.tee.snp.certtable import parse_cert_table
 from attest.tee.snp.report import SIGNING_KEY_NONE, SIGNING_KEY_VLEK, SnpReport, parse_report
-from attest.tee.snp.tcb import PRODUCTS, Product, product_from_cpuid, tcb_components
+from attest.tee.snp.tcb import PRODUCTS, Product, product_from_cpuid, product_named, tcb_components
 from attest.tee.times import AppraisalTimes
 from policies.attestation import SnpRules
 
@@ -101,9 +101,9 @@ def verify_snp(
         authentic.append(exc.reason)
 
     path: tuple[x509.Certificate, ...] = ()
-    if key is None:
+    if key is None and parsed.signing_key != SIGNING_KEY_NONE:
         authentic.append(f"no {signer.upper()} certificate was given: the report's signature cannot be checked")
-    else:
+    if key is not None:
         try:
             path, product = verify_endorsement_chain(key, carried, product)
         except CertificateError as exc:
@@ -113,8 +113,7 @@ def verify_snp(
                 f"the report names the {signer.upper()} as its signer (SIGNING_KEY {parsed.signing_key}) "
                 f"but the certificate is a {key.kind.upper()}"
             )
-        if product is None and key.product_name and key.product_name.split("-")[0] in PRODUCTS:
-            product = key.product_name.split("-")[0]  # type: ignore[assignment]  # unverified: read TCBs only
+        product = product or product_named(key.product_name)  # unverified then: used to read the TCBs only
         if parsed.signing_key != SIGNING_KEY_NONE:
             authentic += _failures(_check_signature, parsed, key)
         authentic += _failures(_check_tcb, parsed, key, product)
@@ -142,7 +141,7 @@ def _supplied(certificates: Mapping[str, bytes] | None, auxblob: bytes | None) -
     return merged
 
 
-def _failures(check: Any, *args: Any) -> list[str]:
+def _failures(check: Callable[..., None], *args: object) -> list[str]:
     """The reason ``check`` raised, as a list; empty when it passed."""
     try:
         check(*args)
