@@ -72,7 +72,7 @@ def load_certificates(data: bytes, what: str) -> tuple[x509.Certificate, ...]:
             certs = (x509.load_der_x509_certificate(data),)
         for cert in certs:  # parsed lazily by cryptography: fail here, not in the middle of a check
             _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc)
-    except ValueError as exc:
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise EvidenceFormatError(f"the {what} certificate cannot be parsed (DER or PEM expected): {exc}") from None
     return certs
 

@@ -45,6 +45,15 @@ def test_der_and_pem() -> None:
         load_certificates(vector("go-sev-guest", "vcek.testcer")[:-10], "VCEK")
 
 
+def test_a_duplicate_extension_is_unparsable() -> None:
+    one, two = amd_extension("3.1", b"\x02\x01\x01"), amd_extension("3.2", b"\x02\x01\x01")
+    der = make_cert("SEV-VCEK", new_key(), ca=False, extra=[one, two]).public_bytes(Encoding.DER)
+    oid_two = bytes.fromhex("060a2b060104019c78010302")  # 1.3.6.1.4.1.3704.1.3.2 -> 3.1
+    assert der.count(oid_two) == 1
+    with pytest.raises(EvidenceFormatError, match="the VCEK certificate cannot be parsed .*Duplicate"):
+        load_certificates(der.replace(oid_two, oid_two[:-1] + b"\x01"), "VCEK")
+
+
 def test_the_go_sev_guest_vcek() -> None:
     key = parse_endorsement_key(milan()[1]["vcek"])
     assert key.kind == "vcek" and key.product_name == "Milan-B0"

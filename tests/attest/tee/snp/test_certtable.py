@@ -8,19 +8,10 @@ from hypothesis import strategies as st
 
 from attest.errors import EvidenceFormatError
 from attest.tee.snp.certtable import GUIDS, parse_cert_table
+from tests.attest.tee.snp.vectors import cert_table as table
 from tests.attest.tee.snp.vectors import edit, vector
 
 ARK, ASK, VCEK, VLEK = (next(g for g, n in GUIDS.items() if n == name) for name in ("ark", "ask", "vcek", "vlek"))
-
-
-def table(*entries: tuple[uuid.UUID, bytes], pad: int = 0) -> bytes:
-    """The GHCB layout, written here independently of the parser: 24-byte headers, a zero entry, the data."""
-    header_size = (len(entries) + 1) * 24
-    header, body = b"", b""
-    for guid, data in entries:
-        header += guid.bytes_le + (header_size + len(body)).to_bytes(4, "little") + len(data).to_bytes(4, "little")
-        body += data
-    return header + bytes(24) + body + bytes(pad)
 
 
 def test_a_table_with_the_real_vcek() -> None:

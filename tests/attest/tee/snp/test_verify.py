@@ -19,8 +19,18 @@ from attest.tee.snp.certs import load_certificates, parse_endorsement_key
 from attest.tee.snp.certtable import GUIDS
 from attest.tee.times import AppraisalTimes
 from policies.attestation import SnpRules, SnpTcb
-from tests.attest.tee.snp.test_certtable import table
-from tests.attest.tee.snp.vectors import MILAN_T, TRUSTEE_T, edit, flip, forge_amd, milan, resign, trustee, vector
+from tests.attest.tee.snp.vectors import (
+    MILAN_T,
+    TRUSTEE_T,
+    cert_table,
+    edit,
+    flip,
+    forge_amd,
+    milan,
+    resign,
+    trustee,
+    vector,
+)
 
 VCEK_GUID, ASK_GUID = (next(g for g, n in GUIDS.items() if n == name) for name in ("vcek", "ask"))
 BAD_SIGNATURE = "the report signature does not verify with the VCEK's key"
@@ -313,10 +323,10 @@ def test_certificate_times(when: str, overrides: dict[str, datetime], reasons: l
 
 def test_the_certificate_table() -> None:
     report, certs = milan()
-    blob = table((VCEK_GUID, certs["vcek"]), (ASK_GUID, certs["ask"]))
+    blob = cert_table((VCEK_GUID, certs["vcek"]), (ASK_GUID, certs["ask"]))
     assert verify_snp(report, auxblob=blob, rules=SnpRules(), times=at(MILAN_T)).violations == ()
     # A VCEK given by the caller replaces the host's (here a stale one from another chip).
-    stale = table((VCEK_GUID, vector("trustee", "test-vcek.der")))
+    stale = cert_table((VCEK_GUID, vector("trustee", "test-vcek.der")))
     assert not verify_snp(report, auxblob=stale, rules=SnpRules(), times=at(MILAN_T)).authentic
     fixed = verify_snp(report, auxblob=stale, certificates={"vcek": certs["vcek"]}, rules=SnpRules(), times=at(MILAN_T))
     assert fixed.violations == ()

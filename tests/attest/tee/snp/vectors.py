@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,16 @@ def resign(report: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
     """``report`` with its signature replaced by ``key``'s over bytes 0..0x29F, in AMD's little-endian layout."""
     r, s = decode_dss_signature(key.sign(report[:0x2A0], ec.ECDSA(hashes.SHA384())))
     return edit(report, 0x2A0, r.to_bytes(72, "little") + s.to_bytes(72, "little"))
+
+
+def cert_table(*entries: tuple[uuid.UUID, bytes], pad: int = 0) -> bytes:
+    """The GHCB layout, written here independently of the parser: 24-byte headers, a zero entry, the data."""
+    header_size = (len(entries) + 1) * 24
+    header, body = b"", b""
+    for guid, data in entries:
+        header += guid.bytes_le + (header_size + len(body)).to_bytes(4, "little") + len(data).to_bytes(4, "little")
+        body += data
+    return header + bytes(24) + body + bytes(pad)
 
 
 _AMD = "1.3.6.1.4.1.3704.1."
