@@ -16,6 +16,7 @@ from typing import Any
 from attest.errors import EvidenceFormatError
 
 __all__ = [
+    "ECDSA_P384_SHA384",
     "REPORT_SIZE",
     "SIGNED_SIZE",
     "SIGNING_KEY_NONE",
