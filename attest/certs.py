@@ -80,18 +80,22 @@ def verify_chain(
         check_signing_usage(leaf)
 
     issuers = [(r, True) for r in roots] + [(c, False) for c in intermediates if _der(c) not in root_ders]
-    tried = {_der(leaf)}
+    tried: set[tuple[bytes, bytes]] = set()  # (child, issuer) links: each is checked once, whatever the path
     problems: list[str] = []
 
     def extend(path: tuple[x509.Certificate, ...]) -> tuple[x509.Certificate, ...] | None:
-        child = path[-1]
-        candidates = [(c, is_root) for c, is_root in issuers if c.subject == child.issuer and _der(c) not in tried]
+        child, on_path = path[-1], {_der(c) for c in path}
+        if len(path) > 1 and _self_signed(child):  # a self-signed CA that is not a root ends the path
+            problems.append(_dead_end(child))
+            return None
+        candidates = [(c, is_root) for c, is_root in issuers if c.subject == child.issuer and _der(c) not in on_path]
         if not candidates:
             problems.append(_dead_end(child))
         for issuer, is_root in candidates:
-            if _der(issuer) in tried:  # reached through a deeper branch meanwhile: each cert is tried once
+            link = (_der(child), _der(issuer))
+            if link in tried:
                 continue
-            tried.add(_der(issuer))
+            tried.add(link)
             try:
                 _check_issuer(issuer, path, at)
             except CertificateError as exc:
@@ -191,12 +195,18 @@ def _check_issuer(issuer: x509.Certificate, path: tuple[x509.Certificate, ...], 
 
 def _dead_end(cert: x509.Certificate) -> str:
     name = describe(cert)
+    if _self_signed(cert):
+        return f"'{name}' is self-signed but is not a configured root"
+    issuer = cert.issuer.rfc4514_string()
+    return f"'{name}' was issued by '{issuer}', which is neither a configured root nor in the bundle"
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(cert)
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        issuer = cert.issuer.rfc4514_string()
-        return f"'{name}' was issued by '{issuer}', which is neither a configured root nor in the bundle"
-    return f"'{name}' is self-signed but is not a configured root"
+        return False
+    return True
 
 
 def _check_critical_extensions(cert: x509.Certificate) -> None:

@@ -3,9 +3,9 @@
     python bench/engine_decode.py [--model PATH.gguf] [--tokens 64] [--json]
 
 Prints batch-1 decode tokens/s and time to first token, and aggregate tokens/s with 8 and 32 concurrent
-requests, for modelgate (exact fp32, and with int8 decode weights) and for transformers (batch-1, its generate()
-loop), with the ratios the targets are stated in: batch-1 >= 1.5x transformers; aggregate at 32 >= 4x
-own batch-1.
+requests, for modelgate (exact fp32, and with int8 decode weights), for transformers (batch-1, its generate()
+loop) and, when llama-cpp-python is installed, for llama.cpp on the same GGUF (batch-1), with the ratios the
+targets are stated in: batch-1 >= 1.5x transformers and >= 0.5x llama.cpp; aggregate at 32 >= 4x own batch-1.
 """
 
 from __future__ import annotations
@@ -68,6 +68,30 @@ def transformers_run(path: Path, tokens: int) -> tuple[float, float]:
     return tokens / (time.perf_counter() - start), ttft
 
 
+def llama_cpp_run(path: Path, tokens: int, threads: int) -> tuple[float, float] | None:
+    """llama.cpp's batch-1 (decode tokens/s, time to first token), or None when llama-cpp-python is absent."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    llm = Llama(model_path=str(path), n_ctx=PROMPT_LEN + tokens + 8, n_threads=threads, n_batch=PROMPT_LEN,
+                verbose=False)
+    ids = prompts(1, llm.n_vocab())[0]
+
+    def run(count: int) -> tuple[float, float]:
+        start, first, made = time.perf_counter(), 0.0, 0
+        for _ in llm.generate(ids, temp=0.0, top_k=1, reset=True):  # never stops at EOS by itself
+            made += 1
+            if made == 1:
+                first = time.perf_counter()
+            if made == count:
+                break
+        return (made - 1) / (time.perf_counter() - first), first - start
+
+    run(4)  # warm up
+    return run(tokens)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="a GGUF file [default: the default model]")
@@ -86,6 +110,7 @@ def main() -> int:
     modelgate_run(model, config, 1, 4)
     int8 = modelgate_run(model, config, 1, args.tokens)
     theirs = transformers_run(path, args.tokens)
+    llama_cpp = llama_cpp_run(path, args.tokens, torch.get_num_threads())
     result = {
         "model": path.name,
         "device": "cpu",
@@ -100,13 +125,23 @@ def main() -> int:
         "batch1_vs_transformers": round(ours[1][0] / theirs[0], 2),
         "int8_decode_batch1_vs_transformers": round(int8[0] / theirs[0], 2),
         "aggregate32_vs_own_batch1": round(ours[32][0] / ours[1][0], 2),
+        "aggregate32_vs_own_int8_batch1": round(ours[32][0] / int8[0], 2),
     }
+    if llama_cpp is not None:
+        result |= {
+            "llama_cpp_batch1_tokens_per_s": round(llama_cpp[0], 1),
+            "llama_cpp_batch1_ttft_s": round(llama_cpp[1], 3),
+            "int8_decode_batch1_vs_llama_cpp": round(int8[0] / llama_cpp[0], 2),
+        }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
             print(f"{key:40s} {value}")
-        print("targets: batch1_vs_transformers >= 1.5, aggregate32_vs_own_batch1 >= 4")
+        print("targets: batch1_vs_transformers >= 1.5, int8_decode_batch1_vs_llama_cpp >= 0.5, "
+              "aggregate32_vs_own_batch1 >= 4")
+        if llama_cpp is None:
+            print("llama.cpp: not measured (pip install llama-cpp-python to compare; it builds from source)")
     return 0
 
 

@@ -18,6 +18,7 @@ from attest.tee.binding import NONCE_BYTES, Binding
 from attest.tee.claims import Check, PlatformResult, Violation
 from attest.tee.evidence import EvidenceBundle, EvidenceItem
 from attest.tee.simulated import verify_simulated
+from attest.tee.snp.verify import verify_snp
 from attest.tee.times import AppraisalTimes
 from policies.attestation import AttestationSection
 
@@ -132,8 +133,13 @@ def appraise(
 
 
 def _verify_item(item: EvidenceItem, section: AttestationSection, times: AppraisalTimes) -> PlatformResult:
+    parts = item.parts
     if item.platform == "simulated":
         return verify_simulated(item)
+    if item.platform == "sev-snp":
+        certificates = {name: data for name, data in parts.items() if name not in ("report", "auxblob")}
+        return verify_snp(parts["report"], certificates=certificates, auxblob=parts.get("auxblob"),
+                          rules=section.snp, times=times)
     raise EvidenceFormatError(f"no verifier for {item.platform} evidence is installed")
 
 

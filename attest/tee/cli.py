@@ -126,4 +126,4 @@ def _print(result: dict[str, Any], as_json: bool, human: str) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
-        Console(highlight=False).print(human)
+        Console(highlight=False, soft_wrap=True).print(human)

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -220,3 +221,15 @@ def test_identities_and_their_check() -> None:
         check_identity(cert, ["b@example.com"])
     with pytest.raises(IdentityError, match="no identities are allowed"):
         check_identity(cert, [])
+
+
+def test_a_broken_intermediate_tried_first_does_not_hide_the_good_path() -> None:
+    """Two intermediates of the same name: the first one's issuer link fails; the root is still reached."""
+    root_key, good_key, bad_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+    root = make_cert("Root", root_key, ca=True, usage=key_usage("key_cert_sign"))
+    good = make_cert("Intermediate", good_key, (root, root_key), ca=True, usage=key_usage("key_cert_sign"))
+    stranger = make_cert("Root", bad_key, ca=True, usage=key_usage("key_cert_sign"))  # not the configured root
+    bad = make_cert("Intermediate", good_key, (stranger, bad_key), ca=True, usage=key_usage("key_cert_sign"))
+    leaf = make_cert("Leaf", leaf_key, (good, good_key), ca=False, usage=key_usage("digital_signature"))
+    path = verify_chain(leaf, [bad, good], [root], NOW)
+    assert path == (leaf, good, root)

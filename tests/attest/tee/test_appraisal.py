@@ -120,7 +120,8 @@ def _signed_report(fields: dict, *, tamper: bool = False) -> EvidenceItem:
     report = json.dumps({"kind": "modelgate-simulated-report", "version": 1, "public_key": public.hex(),
                          "measurement": "00" * 48, **fields}).encode()
     signature = sign_bytes(key, report)
-    return EvidenceItem("simulated", {"report": report.replace(b"00", b"01", 1) if tamper else report,
+    changed = report.replace(b'"measurement": "00', b'"measurement": "01')
+    return EvidenceItem("simulated", {"report": changed if tamper else report,
                                       "signature": signature})
 
 

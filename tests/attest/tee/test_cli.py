@@ -9,6 +9,7 @@ import pytest
 
 from modelgate.cli import main
 from policies.loader import shipped_policy
+from tests.conftest import shared_path
 
 POLICIES = Path(shipped_policy.__code__.co_filename).parent
 
@@ -55,3 +56,27 @@ def test_unusable_input_exits_1_or_2_with_a_reason(tmp_path: Path, capsys: pytes
     assert rc == 2 and "cannot read" in out["reason"]
     rc, out = _run(capsys, "collect", "-o", str(tmp_path / "e.json"), "--tee", "simulated", "--nonce", "xyz")
     assert rc == 2 and "--nonce must be hex" in out["reason"]
+
+
+def _snp(*parts: str) -> str:
+    return str(shared_path("vectors", "tee", "sev-snp", *parts))
+
+
+def test_the_real_milan_report_is_authentic_and_refused_only_for_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = _run(capsys, "verify", _snp("go-sev-guest", "attestation.bin"), "--cert",
+                   _snp("go-sev-guest", "vcek.testcer"), "--at", "2023-01-01T00:00:00Z", "--nonce", "0102030405")
+    assert rc == 1 and out["format"] == "sev-snp-report-v2" and out["platform"] == "sev-snp"
+    assert out["authentic"] and out["fresh"] and out["debug"] and not out["acceptable"]
+    assert [v["reason"] for v in out["violations"]] == [
+        "sev-snp: the guest is debuggable (the host can read its memory) and policy 'default' forbids debug"]
+
+
+def test_the_trustee_report_is_accepted_for_its_report_data(capsys: pytest.CaptureFixture[str]) -> None:
+    report = _snp("trustee", "test-report.bin")
+    report_data = Path(report).read_bytes()[0x50:0x90].hex()
+    args = ["verify", report, "--cert", _snp("trustee", "test-vcek.der"), "--at", "2024-01-01T00:00:00Z"]
+    rc, out = _run(capsys, *args, "--nonce", report_data)
+    assert rc == 0 and out["accepted"] and out["tcb"]["reported"]["snp"] == 8 and not out["debug"]
+    rc, out = _run(capsys, *args[:-2], "--at", "2031-01-01T00:00:00Z", "--nonce", report_data)
+    assert rc == 1 and out["authentic"] and not out["fresh"]
+    assert any("expired" in v["reason"] for v in out["violations"])
