@@ -2,7 +2,8 @@
 
 The quoting enclave writes its PCK chain as a C string, so a NUL may end it; anything else around the
 PEM blocks is refused. Serial numbers are checked before ``cryptography`` parses a certificate, because
-it only warns about a negative one (and a warning is not a verdict).
+it only warns about a negative one (and a warning is not a verdict), and the parts it parses lazily are
+read at once, so that a malformed certificate is a format error here rather than a crash later.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import binascii
 import re
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from attest.certs import MAX_PATH_LENGTH
 from attest.errors import EvidenceFormatError
@@ -68,6 +70,9 @@ def _certificate(body: bytes, what: str) -> x509.Certificate:
     if der.read_integer(serial, f"{what} serial number") <= 0:
         raise EvidenceFormatError(f"{what} has a serial number that is not positive (RFC 5280 requires one)")
     try:
-        return x509.load_der_x509_certificate(body)
-    except ValueError as exc:
+        cert = x509.load_der_x509_certificate(body)
+        # cryptography reads these lazily, and may then fail with TypeError or KeyError: read them now.
+        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.extensions, cert.public_key()
+    except (ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:
         raise EvidenceFormatError(f"{what} is not a valid X.509 certificate: {exc}") from None
+    return cert

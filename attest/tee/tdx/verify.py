@@ -54,7 +54,7 @@ def verify_tdx(
     roots = (root if root is not None else intel_sgx_root(),)
     found: list[Violation] = []
     pck_path = _check_quote(parsed, roots, times, found)
-    authentic = not found  # every violation so far is an authentic one
+    authentic = not any(v.check == "authentic" for v in found)
     tcb = _tcb_claims(parsed, pck, pck_path)
     if collateral is None:
         found.append(Violation("acceptable", "no TCB collateral given: the TCB and QE statuses are unevaluated"))

@@ -35,10 +35,10 @@ def at(day: str) -> datetime:
     return datetime.fromisoformat(f"{day}T00:00:00+00:00")
 
 
-def collateral(tcb_info: str = TCB_INFO, **replace: bytes) -> TdxCollateral:
-    """The sample collateral with ``tcb_info`` (a file name), any raw piece replaced by ``replace``."""
+def collateral(info: str = TCB_INFO, **replace: bytes) -> TdxCollateral:
+    """The sample collateral with the TCB info file ``info``, any raw piece replaced by ``replace``."""
     raw = {
-        "tcb_info": pcs(tcb_info),
+        "tcb_info": pcs(info),
         "tcb_info_chain": pcs("tcbinfo_issuer_chain.pem"),
         "qe_identity": pcs("sample_qeIdentity_response"),
         "qe_identity_chain": pcs("qeidentity_issuer_chain.pem"),
