@@ -113,23 +113,17 @@ def appraise_collateral(
     When the quote is not authentic no verdict is drawn, but the collateral is still checked.
     """
     info, identity = collateral.tcb_info, collateral.qe_identity
-    tcb_path = judge_chain(collateral.tcb_info_chain, roots, times.of(TCB_INFO_CHAIN), "the TCB info chain", found)
-    info_ok = tcb_path is not None and passes(found, "authentic", _check_signed, tcb_path, info, "the TCB info")
-    passes(found, "fresh", check_window, info.issue_date, info.next_update, times.of(TCB_INFO), "the TCB info")
-    qe_path = judge_chain(
-        collateral.qe_identity_chain, roots, times.of(QE_IDENTITY_CHAIN), "the QE identity chain", found
+    tcb_path, info_ok = _check_document(
+        info, collateral.tcb_info_chain, roots, times.of(TCB_INFO_CHAIN), times.of(TCB_INFO), "the TCB info", found
     )
-    identity_ok = qe_path is not None and passes(
-        found, "authentic", _check_signed, qe_path, identity, "the QE identity"
-    )
-    passes(
-        found,
-        "fresh",
-        check_window,
-        identity.issue_date,
-        identity.next_update,
+    qe_path, identity_ok = _check_document(
+        identity,
+        collateral.qe_identity_chain,
+        roots,
+        times.of(QE_IDENTITY_CHAIN),
         times.of(QE_IDENTITY),
         "the QE identity",
+        found,
     )
     _check_crls(collateral, roots[0], (pck_path, tcb_path, qe_path), times, found)
 
@@ -147,6 +141,22 @@ def appraise_collateral(
     else:
         claims.update(_qe_verdict(identity, quote, rules, found))
     return claims
+
+
+def _check_document(
+    document: TcbInfo | QeIdentity,
+    chain: tuple[x509.Certificate, ...],
+    roots: tuple[x509.Certificate, ...],
+    chain_at: datetime,
+    at: datetime,
+    what: str,
+    found: list[Violation],
+) -> tuple[tuple[x509.Certificate, ...] | None, bool]:
+    """The signing path of a PCS document (None if there is none) and whether it is authentic."""
+    path = judge_chain(chain, roots, chain_at, f"{what} chain", found)
+    authentic = path is not None and passes(found, "authentic", _check_signed, path, document, what)
+    passes(found, "fresh", check_window, document.issue_date, document.next_update, at, what)
+    return path, authentic
 
 
 def _check_crls(
