@@ -170,7 +170,10 @@ def parse_quote(data: bytes) -> TdxQuote:
     body = _body(quote.take(body_size, "the TD report body"))
     signed = data[: quote.offset]
     signature_data = _Reader(quote.take(quote.u32("the signature data size"), "the signature data"), "signature data")
-    signature, attestation_key = signature_data.take(64, "the quote signature"), signature_data.take(64, "the key")
+    signature, attestation_key = (
+        signature_data.take(64, "the quote signature"),
+        signature_data.take(64, "the attestation key"),
+    )
     qe_data = _Reader(_certification_data(signature_data, _CERT_QE_REPORT), "QE report certification data")
     qe_report = _qe_report(qe_data.take(_QE_REPORT_SIZE, "the QE report"))
     qe_report_signature = qe_data.take(64, "the QE report signature")
