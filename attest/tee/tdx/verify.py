@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from attest.certs import describe
-from attest.errors import CertificateError
+from attest.errors import CertificateError, IdentityError, SignatureError
 from attest.tee.claims import PlatformClaims, PlatformResult, Violation
 from attest.tee.tdx.appraise import PCK_CHAIN, appraise_collateral, judge_chain, passes
 from attest.tee.tdx.chains import check_subject, common_name, intel_sgx_root
@@ -84,40 +84,38 @@ def _check_quote(
     quote: TdxQuote, roots: tuple[x509.Certificate, ...], times: AppraisalTimes, found: list[Violation]
 ) -> tuple[x509.Certificate, ...] | None:
     """The quote's own authenticity; the verified PCK path, or None when there is none."""
-    if quote.qe_vendor_id != INTEL_QE_VENDOR_ID:
-        vendor = uuid.UUID(bytes=quote.qe_vendor_id)
-        found.append(Violation("authentic", f"the QE vendor ID {vendor} is not Intel's quoting enclave's"))
+    passes(found, "authentic", _check_qe_vendor, quote)
     passes(found, "authentic", _check_quote_signature, quote)
-    passes(
-        found,
-        "authentic",
-        check_signature,
-        quote.pck_chain[0].public_key(),
-        quote.qe_report_signature,
-        quote.qe_report.raw,
-        "the QE report signature by the PCK key",
-    )
-    digest = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
-    data = quote.qe_report.report_data
-    if data[:32] != digest or any(data[32:]):
-        found.append(
-            Violation(
-                "authentic",
-                (
-                    f"the QE report data {data.hex()} does not bind the attestation key: it must be "
-                    f"SHA-256(attestation key || QE authentication data) = {digest.hex()}, then 32 zero bytes"
-                ),
-            )
-        )
+    passes(found, "authentic", _check_qe_report, quote)
     path = judge_chain(quote.pck_chain, roots, times.of(PCK_CHAIN), "the PCK certificate chain", found)
     if path is not None and not passes(found, "authentic", _check_pck_roles, path):
         return None
     return path
 
 
+def _check_qe_vendor(quote: TdxQuote) -> None:
+    if quote.qe_vendor_id != INTEL_QE_VENDOR_ID:
+        vendor = uuid.UUID(bytes=quote.qe_vendor_id)
+        raise IdentityError(f"the QE vendor ID {vendor} is not Intel's quoting enclave's")
+
+
 def _check_quote_signature(quote: TdxQuote) -> None:
     key = p256_key(quote.attestation_key, "the attestation key")
     check_signature(key, quote.signature, quote.signed, "the quote signature by the attestation key")
+
+
+def _check_qe_report(quote: TdxQuote) -> None:
+    """SignatureError unless the PCK key signed the QE report and the report binds the attestation key."""
+    report = quote.qe_report
+    check_signature(
+        quote.pck_chain[0].public_key(), quote.qe_report_signature, report.raw, "the QE report signature by the PCK key"
+    )
+    digest = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
+    if report.report_data[:32] != digest or any(report.report_data[32:]):
+        raise SignatureError(
+            f"the QE report data {report.report_data.hex()} does not bind the attestation key: it must be "
+            f"SHA-256(attestation key || QE authentication data) = {digest.hex()}, then 32 zero bytes"
+        )
 
 
 def _check_pck_roles(path: tuple[x509.Certificate, ...]) -> None:
