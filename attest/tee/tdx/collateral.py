@@ -43,6 +43,12 @@ _TCB_STATUSES = frozenset(get_args(TdxTcbStatus))
 _ISV_STATUSES = frozenset({"UpToDate", "OutOfDate", "Revoked"})  # TDX module and QE levels
 _LEVEL_FIELDS = ("tcb", "tcbDate", "tcbStatus")
 _SIGNER_FIELDS = ("mrsigner", "attributes", "attributesMask")
+_DOCUMENT_FIELDS = ("id", "version", "issueDate", "nextUpdate", "tcbEvaluationDataNumber")
+_TCB_INFO_FIELDS = (*_DOCUMENT_FIELDS, "fmspc", "pceId", "tcbType", "tdxModule", "tcbLevels")
+_QE_IDENTITY_FIELDS = (
+    *_DOCUMENT_FIELDS,
+    *("miscselect", "miscselectMask", "attributes", "attributesMask", "mrsigner", "isvprodid", "tcbLevels"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,23 +164,7 @@ def parse_tcb_info(raw: bytes) -> TcbInfo:
     """A PCS TDX TCB info response (``/tdx/certification/v4/tcb``)."""
     info, signed, signature = read_signed(raw, "tcbInfo", "the TCB info")
     what = "the TCB info"
-    read_object(
-        info,
-        what,
-        required=(
-            "id",
-            "version",
-            "issueDate",
-            "nextUpdate",
-            "fmspc",
-            "pceId",
-            "tcbType",
-            "tcbEvaluationDataNumber",
-            "tdxModule",
-            "tcbLevels",
-        ),
-        optional=("tdxModuleIdentities",),
-    )
+    read_object(info, what, required=_TCB_INFO_FIELDS, optional=("tdxModuleIdentities",))
     kind, version = read_str(info["id"], f"{what}: id"), read_int(info["version"], f"{what}: version", limit=0xFF)
     if (kind, version) != ("TDX", 3):
         raise EvidenceFormatError(f"{what} is {kind[:20]!r} version {version}, not TDX version 3")
@@ -208,24 +198,7 @@ def parse_qe_identity(raw: bytes) -> QeIdentity:
     """A PCS TD quoting enclave identity response (``/tdx/certification/v4/qe/identity``)."""
     identity, signed, signature = read_signed(raw, "enclaveIdentity", "the QE identity")
     what = "the QE identity"
-    read_object(
-        identity,
-        what,
-        required=(
-            "id",
-            "version",
-            "issueDate",
-            "nextUpdate",
-            "tcbEvaluationDataNumber",
-            "miscselect",
-            "miscselectMask",
-            "attributes",
-            "attributesMask",
-            "mrsigner",
-            "isvprodid",
-            "tcbLevels",
-        ),
-    )
+    read_object(identity, what, required=_QE_IDENTITY_FIELDS)
     kind = read_str(identity["id"], f"{what}: id")
     version = read_int(identity["version"], f"{what}: version", limit=0xFF)
     if (kind, version) != ("TD_QE", 2):
