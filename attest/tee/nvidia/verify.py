@@ -8,16 +8,18 @@ and the request nonce against ``expected_nonce`` when one is given.
 acceptable: the policy's ``GpuRules`` (minimum driver and VBIOS versions, RIMs required), the RIMs'
 versions against the report's, and the measurements against the RIMs' golden values.
 
-The report says nothing about debugging: the GPU's developer-tools mode is not in the signed data.
-``debug`` is true only when the leaf's DiceTcbInfo sets the DICE ``debug`` operational flag.
+The signed report has no debug field. NVIDIA's own verifiers infer "debug disabled" from the
+measurements matching the RIMs (a developer-tools GPU runs other firmware), so ``debug`` is true here
+only when the leaf's DiceTcbInfo sets the DICE ``debug`` operational flag; a policy that must exclude
+debuggable GPUs requires RIMs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -46,6 +48,7 @@ RIM = "rim"
 FORMAT = "nvidia-spdm-1.1"
 
 _LABEL: dict[Component, str] = {"driver": "driver", "vbios": "VBIOS"}
+_T = TypeVar("_T")
 
 
 def verify_gpu(
@@ -80,7 +83,7 @@ def verify_gpu(
             times.of(DEVICE_CHAIN),
             require_signing_usage=True,
         )
-        found.add("fresh", *stale)
+        found.add("fresh", *(f"device certificate chain: {reason}" for reason in stale))
     except CertificateError as exc:
         found.add("authentic", f"device certificate chain: {exc.reason}")
     identity = found.attempt(device_identity, certs[0])
@@ -90,7 +93,7 @@ def verify_gpu(
     if expected_nonce is not None and expected_nonce != spdm.nonce:
         found.add("fresh", f"the report answers nonce {spdm.nonce.hex()}, not the expected {expected_nonce.hex()}")
 
-    versions = {"driver": spdm.opaque.driver_version, "vbios": spdm.opaque.vbios_version}
+    versions: dict[Component, str | None] = {"driver": spdm.opaque.driver_version, "vbios": spdm.opaque.vbios_version}
     _check_minimum(found, "driver", versions["driver"], rules.min_driver_version)
     _check_minimum(found, "vbios", versions["vbios"], rules.min_vbios_version)
     rims = _check_rims(
@@ -128,7 +131,7 @@ class _Findings:
     def count(self, check: Check) -> int:
         return sum(1 for v in self.violations if v.check == check)
 
-    def attempt(self, check: Any, *args: Any) -> Any:
+    def attempt(self, check: Callable[..., _T], *args: object) -> _T | None:
         """``check(*args)``, or None with an authentic violation when it raises a signature or certificate error."""
         try:
             return check(*args)
