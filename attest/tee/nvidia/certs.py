@@ -22,7 +22,7 @@ from cryptography import x509
 from attest.certs import MAX_PATH_LENGTH, check_valid_at, verify_chain
 from attest.errors import CertificateError, EvidenceFormatError
 
-__all__ = ["MAX_CHAIN_BYTES", "device_root", "load_pem_chain", "rim_root", "verify_path"]
+__all__ = ["MAX_CHAIN_BYTES", "check_readable", "device_root", "load_pem_chain", "rim_root", "verify_path"]
 
 MAX_CHAIN_BYTES = 64 << 10
 """Five device certificates are under 5 KiB of PEM; anything past 64 KiB is not a GPU chain."""
@@ -46,11 +46,28 @@ def load_pem_chain(data: bytes, what: str) -> tuple[x509.Certificate, ...]:
         raise EvidenceFormatError(f"the {what} is {len(data)} bytes, more than {MAX_CHAIN_BYTES}")
     try:
         certs = tuple(x509.load_pem_x509_certificates(data))
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise EvidenceFormatError(f"the {what} is not a PEM certificate list: {exc}") from None
     if len(certs) > MAX_PATH_LENGTH:
         raise EvidenceFormatError(f"the {what} holds {len(certs)} certificates, more than {MAX_PATH_LENGTH}")
+    for position, cert in enumerate(certs, 1):
+        check_readable(cert, f"certificate {position} of the {what}")
     return certs
+
+
+def check_readable(cert: x509.Certificate, what: str) -> None:
+    """EvidenceFormatError if the names or extensions of ``cert`` cannot be decoded.
+
+    ``cryptography`` decodes them only when first asked, and then raises whatever its decoder hit
+    (ValueError, TypeError, KeyError, UnicodeError); asking here turns that into a format error
+    before any check relies on them.
+    """
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        len(cert.extensions)
+    except (ValueError, TypeError, KeyError, UnicodeError) as exc:
+        raise EvidenceFormatError(f"{what} is malformed: {exc}") from None
 
 
 def verify_path(

@@ -65,7 +65,10 @@ class DeviceIdentity:
 
 def device_identity(cert: x509.Certificate) -> DeviceIdentity:
     """The DICE identity of ``cert``; CertificateError if it has none, two, or a malformed one."""
-    found = [e for e in cert.extensions if e.oid in TCB_INFO_OIDS]
+    try:
+        found = [e for e in cert.extensions if e.oid in TCB_INFO_OIDS]
+    except ValueError as exc:
+        raise CertificateError(f"certificate '{describe(cert)}' has malformed extensions: {exc}") from None
     if not found:
         raise CertificateError(
             f"certificate '{describe(cert)}' has no DICE FWID extension "

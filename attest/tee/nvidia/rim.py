@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
@@ -105,7 +106,10 @@ def parse_rim(data: bytes, what: str) -> Rim:
 
 def signer_key(rim: Rim, what: str) -> ec.EllipticCurvePublicKey:
     """The signer certificate's key; SignatureError unless it is an ECDSA key (the only kind RIMs use)."""
-    key = rim.signer.public_key()
+    try:
+        key = rim.signer.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise SignatureError(f"the {what} signer's key cannot be read: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise SignatureError(f"the {what} signer '{describe(rim.signer)}' has a {type(key).__name__}, not an EC key")
     return key

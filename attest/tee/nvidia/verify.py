@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -151,7 +151,10 @@ def _check_fwid(identity: DeviceIdentity, spdm: SpdmReport) -> None:
 
 
 def _check_signature(spdm: SpdmReport, leaf: x509.Certificate) -> None:
-    key = leaf.public_key()
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise SignatureError(f"the key of '{describe(leaf)}' cannot be read: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP384R1):
         raise SignatureError(f"'{describe(leaf)}' does not hold an ECDSA P-384 key, which signs GPU reports")
     half = SIGNATURE_SIZE // 2

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 
 from attest.errors import EvidenceFormatError, SignatureError
+from attest.tee.nvidia.certs import check_readable
 
 __all__ = ["MAX_XML_BYTES", "SignedXml", "parse_signed_xml", "verify_signed_xml"]
 
@@ -195,11 +196,14 @@ def _certificates(key_info: etree._Element, what: str) -> tuple[x509.Certificate
     if not found:
         raise EvidenceFormatError(f"the {what}'s KeyInfo carries no X509Certificate")
     certificates = []
-    for element in found:
+    for position, element in enumerate(found, 1):
+        where = f"X509Certificate {position} in the {what}"
         try:
-            certificates.append(x509.load_der_x509_certificate(_base64(element, f"an X509Certificate in the {what}")))
-        except ValueError as exc:
-            raise EvidenceFormatError(f"an X509Certificate in the {what} is not a certificate: {exc}") from None
+            cert = x509.load_der_x509_certificate(_base64(element, where))
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise EvidenceFormatError(f"{where} is not a certificate: {exc}") from None
+        check_readable(cert, where)
+        certificates.append(cert)
     return tuple(certificates)
 
 

@@ -328,3 +328,22 @@ def test_any_change_to_the_signed_report_is_caught(offset: int, mask: int) -> No
     except EvidenceFormatError:
         return
     assert not result.authentic
+
+
+# cryptography warns (it does not raise) about some malformed names, e.g. a three-letter country.
+@pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 3), st.data())
+def test_mutated_certificates_give_a_result_or_a_format_error(position: int, data: st.DataObject) -> None:
+    certs = chain_certs(hopper_chain())
+    der = certs[position].public_bytes(Encoding.DER)
+    offset = data.draw(st.integers(0, len(der) - 1))
+    try:
+        certs[position] = x509.load_der_x509_certificate(flip(der, offset, data.draw(st.integers(1, 255))))
+    except (ValueError, x509.InvalidVersion):
+        return  # cryptography refuses it; so does load_pem_chain (tested above)
+    try:
+        result = verify(chain=pem(certs))
+    except EvidenceFormatError:
+        return
+    assert not result.authentic or certs[position].public_bytes(Encoding.DER) == der
