@@ -1,7 +1,8 @@
 """NVIDIA's pinned roots, the certificate chains that come with GPU evidence, and their path checks.
 
 The chain the driver returns (PEM, leaf first, up to "NVIDIA Device Identity CA") is untrusted input:
-only the roots shipped in ``roots/`` are trusted, compared byte for byte by ``attest.certs.verify_chain``.
+only the roots shipped in ``roots/`` (copied from NVIDIA nvtrust's verifier, BSD-3-Clause) are trusted,
+compared byte for byte by ``attest.certs.verify_chain``.
 A chain that stops short of the leaf, lacks an intermediate or holds only the root cannot reach one.
 
 Whether a path exists and whether its certificates are valid at the appraisal time are different
