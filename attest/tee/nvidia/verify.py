@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from attest.certs import describe
-from attest.errors import AttestError, CertificateError, EvidenceFormatError, SignatureError
+from attest.errors import AttestError, CertificateError, EvidenceFormatError, PolicyViolation, SignatureError
 from attest.tee.claims import Check, PlatformClaims, PlatformResult, Violation
 from attest.tee.nvidia.certs import device_root, load_pem_chain, rim_root, verify_path
 from attest.tee.nvidia.dice import DeviceIdentity, device_identity
@@ -94,8 +94,8 @@ def verify_gpu(
         found.add("fresh", f"the report answers nonce {spdm.nonce.hex()}, not the expected {expected_nonce.hex()}")
 
     versions: dict[Component, str | None] = {"driver": spdm.opaque.driver_version, "vbios": spdm.opaque.vbios_version}
-    _check_minimum(found, "driver", versions["driver"], rules.min_driver_version)
-    _check_minimum(found, "vbios", versions["vbios"], rules.min_vbios_version)
+    found.attempt(_check_minimum, "driver", versions["driver"], rules.min_driver_version)
+    found.attempt(_check_minimum, "vbios", versions["vbios"], rules.min_vbios_version)
     rims = _check_rims(
         found,
         spdm,
@@ -128,16 +128,22 @@ class _Findings:
     def add(self, check: Check, *reasons: str) -> None:
         self.violations += [Violation(check, reason) for reason in reasons]
 
-    def count(self, check: Check) -> int:
-        return sum(1 for v in self.violations if v.check == check)
-
     def attempt(self, check: Callable[..., _T], *args: object) -> _T | None:
-        """``check(*args)``, or None with an authentic violation when it raises a signature or certificate error."""
+        """``check(*args)``, or None and a violation: authentic for a signature or certificate error,
+        acceptable for a policy violation."""
         try:
             return check(*args)
         except (SignatureError, CertificateError) as exc:
             self.add("authentic", exc.reason)
-            return None
+        except PolicyViolation as exc:
+            self.add("acceptable", exc.reason)
+        return None
+
+    def passes(self, check: Callable[..., None], *args: object) -> bool:
+        """Whether ``check(*args)`` raised nothing; what it raised is recorded as by ``attempt``."""
+        count = len(self.violations)
+        self.attempt(check, *args)
+        return len(self.violations) == count
 
 
 def _check_fwid(identity: DeviceIdentity, spdm: SpdmReport) -> None:
@@ -165,7 +171,7 @@ def _check_signature(spdm: SpdmReport, leaf: x509.Certificate) -> None:
         raise SignatureError(f"the report's signature does not verify with the key of '{describe(leaf)}'") from None
 
 
-def _check_minimum(found: _Findings, component: Component, reported: str | None, minimum: str | None) -> None:
+def _check_minimum(component: Component, reported: str | None, minimum: str | None) -> None:
     if minimum is None:
         return
     try:
@@ -173,13 +179,13 @@ def _check_minimum(found: _Findings, component: Component, reported: str | None,
     except ValueError as exc:
         raise AttestError(f"the policy's minimum {_LABEL[component]} version: {exc}") from None
     if reported is None:
-        found.add("acceptable", f"the report states no {_LABEL[component]} version; the policy needs {minimum}")
-        return
+        raise PolicyViolation(f"the report states no {_LABEL[component]} version; the policy needs {minimum}")
     try:
-        if parse_version(reported, component) < least:
-            found.add("acceptable", f"{_LABEL[component]} {reported} is older than the policy's minimum {minimum}")
+        older = parse_version(reported, component) < least
     except ValueError as exc:
-        found.add("acceptable", f"the report's {_LABEL[component]} version cannot be compared: {exc}")
+        raise PolicyViolation(f"the report's {_LABEL[component]} version cannot be compared: {exc}") from None
+    if older:
+        raise PolicyViolation(f"{_LABEL[component]} {reported} is older than the policy's minimum {minimum}")
 
 
 def _check_rims(
@@ -206,11 +212,9 @@ def _check_rims(
             found.add("authentic", exc.reason)
             results[component] = {"parsed": False, "reason": exc.reason}
             continue
-        before = found.count("authentic")
-        found.attempt(_check_rim_signature, rim, what)
-        found.attempt(_check_rim_signer, found, rim, what, roots, times.of(RIM))
-        authentic = found.count("authentic") == before
-        matches = _same_version(found, component, rim.version, versions[component], what)
+        signed = found.passes(_check_rim_signature, rim, what)
+        authentic = found.passes(_check_rim_signer, found, rim, what, roots, times.of(RIM)) and signed
+        matches = found.passes(_check_rim_version, component, rim.version, versions[component], what)
         if authentic and matches:
             golden[component] = rim.active
         results[component] = {
@@ -237,15 +241,14 @@ def _check_rim_signer(found: _Findings, rim: Rim, what: str, roots: tuple[x509.C
     found.add("fresh", *(f"{what} signer chain: {reason}" for reason in stale))
 
 
-def _same_version(found: _Findings, component: Component, rim: str, reported: str | None, what: str) -> bool:
+def _check_rim_version(component: Component, rim: str, reported: str | None, what: str) -> None:
+    """PolicyViolation unless the RIM describes the driver or VBIOS version the GPU runs."""
     try:
-        if reported is not None and parse_version(rim, component) == parse_version(reported, component):
-            return True
+        same = reported is not None and parse_version(rim, component) == parse_version(reported, component)
     except ValueError as exc:
-        found.add("acceptable", f"the {what}'s version cannot be compared: {exc}")
-        return False
-    found.add("acceptable", f"the {what} is for {_LABEL[component]} {rim}, the GPU reports {reported or 'none'}")
-    return False
+        raise PolicyViolation(f"the {what}'s version cannot be compared: {exc}") from None
+    if not same:
+        raise PolicyViolation(f"the {what} is for {_LABEL[component]} {rim}, the GPU reports {reported or 'none'}")
 
 
 def _check_golden(
