@@ -46,7 +46,7 @@ class ModelRunner:
             seq = chunk.seq
             tokens = torch.tensor([seq.prompt[chunk.start : chunk.end]], device=self.device)  # [1, T]
             positions = torch.arange(chunk.start, chunk.end, device=self.device).unsqueeze(0)  # [1, T]
-            hidden = self.model.hidden_states(tokens, positions, self.cache, self._slots([seq]))  # [1, T, H]
+            hidden = self.model.hidden_states(tokens, positions, self.cache, self._slots([seq]), chunk.end)  # [1, T, H]
             seq.cached = chunk.end
             if chunk.completes_prompt:
                 due.append((seq, self.model.logits(hidden[0, -1])))  # only the position that is sampled
@@ -54,7 +54,8 @@ class ModelRunner:
             seqs = list(step.decode)
             tokens = torch.tensor([[s.output[-1]] for s in seqs], device=self.device)  # [B, 1]
             positions = torch.tensor([[s.cached] for s in seqs], device=self.device)  # [B, 1]
-            logits = self.model(tokens, positions, self.cache, self._slots(seqs))  # [B, 1, V]
+            length = max(s.cached for s in seqs) + 1
+            logits = self.model(tokens, positions, self.cache, self._slots(seqs), length)  # [B, 1, V]
             for row, seq in enumerate(seqs):
                 seq.cached += 1
                 due.append((seq, logits[row, -1]))

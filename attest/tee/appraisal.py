@@ -16,9 +16,12 @@ from typing import Any
 from attest.errors import AttestationRefused, EvidenceFormatError
 from attest.tee.binding import NONCE_BYTES, Binding
 from attest.tee.claims import Check, PlatformResult, Violation
-from attest.tee.evidence import EvidenceBundle, EvidenceItem
+from attest.tee.evidence import TDX_COLLATERAL, EvidenceBundle, EvidenceItem
+from attest.tee.nvidia.verify import verify_gpu
 from attest.tee.simulated import verify_simulated
 from attest.tee.snp.verify import verify_snp
+from attest.tee.tdx.collateral import TdxCollateral
+from attest.tee.tdx.verify import verify_tdx
 from attest.tee.times import AppraisalTimes
 from policies.attestation import AttestationSection
 
@@ -125,6 +128,10 @@ def appraise(
         except EvidenceFormatError as exc:
             violations.append(Violation("authentic", f"{item.platform}: malformed evidence: {exc.reason}"))
             continue
+        except Exception as exc:  # noqa: BLE001 - a verifier's own failure must refuse, never escape as a crash
+            violations.append(Violation("authentic", f"{item.platform}: the evidence could not be verified "
+                                                     f"({type(exc).__name__}: {exc})"))
+            continue
         results.append(result)
         violations += [Violation(v.check, f"{item.platform}: {v.reason}") for v in result.violations]
     violations += _freshness(bundle, results, section, times, expected, expected_nonce)
@@ -140,7 +147,16 @@ def _verify_item(item: EvidenceItem, section: AttestationSection, times: Apprais
         certificates = {name: data for name, data in parts.items() if name not in ("report", "auxblob")}
         return verify_snp(parts["report"], certificates=certificates, auxblob=parts.get("auxblob"),
                           rules=section.snp, times=times)
-    raise EvidenceFormatError(f"no verifier for {item.platform} evidence is installed")
+    if item.platform == "tdx":
+        given = [name for name in TDX_COLLATERAL if name in parts]
+        if given and len(given) < len(TDX_COLLATERAL):
+            missing = ", ".join(n for n in TDX_COLLATERAL if n not in parts)
+            raise EvidenceFormatError(f"the TDX collateral is incomplete: {missing} missing")
+        collateral = TdxCollateral.from_pcs(**{name: parts[name] for name in TDX_COLLATERAL}) if given else None
+        return verify_tdx(parts["quote"], collateral=collateral, rules=section.tdx, times=times)
+    # EvidenceItem admits only the platforms of PARTS: what is left is the GPU.
+    return verify_gpu(parts["report"], certificate_chain=parts["certificate_chain"], rules=section.gpu,
+                      times=times, driver_rim=parts.get("rim_driver"), vbios_rim=parts.get("rim_vbios"))
 
 
 def _freshness(bundle: EvidenceBundle, results: list[PlatformResult], section: AttestationSection,

@@ -29,6 +29,7 @@ FORMATS: Mapping[str, Platform | None] = {"bundle": None, "sev-snp": "sev-snp", 
 
 _SNP_REPORT_SIZE = 0x4A0
 _TDX_TEE_TYPE = 0x81
+_TDREPORT_SIZE = 1024
 _HEX_TEXT = re.compile(rb"\s*(?:[0-9a-fA-F]{2}\s*)+")
 _SNP_ROLES = (("SEV-VCEK", "vcek"), ("SEV-VLEK-", "asvk"), ("SEV-VLEK", "vlek"), ("ARK-", "ark"), ("SEV-", "ask"))
 
@@ -41,8 +42,8 @@ def detect_platform(data: bytes) -> str:
         version, key_type, tee_type = struct.unpack_from("<HHI", data)
         if version in (4, 5) and tee_type == _TDX_TEE_TYPE:
             return "tdx"
-        if data[0] == _TDX_TEE_TYPE and data[1] == 0 and len(data) == 1024:
-            return "tdx"  # a TDREPORT: the TDX parser refuses it, with the reason
+    if len(data) == _TDREPORT_SIZE:
+        return "tdx"  # likely a TDREPORT, offered as evidence: the TDX parser refuses it and says why
     if len(data) >= _SNP_REPORT_SIZE and struct.unpack_from("<I", data)[0] in (2, 3, 5):
         return "sev-snp"
     if data[:2] == b"\x11\xe0" or data.lstrip()[:4].lower() == b"11e0":
@@ -94,7 +95,7 @@ def read_collateral_dir(folder: Path) -> dict[str, bytes]:
             raise AttestError(f"cannot read {path}: {exc}") from None
     if not found:
         raise AttestError(f"{folder} holds no collateral (expected files such as tcb_info.json, qe_identity.json, "
-                          "pck_crl.der, root_crl.der and their *_issuer_chain.pem)")
+                          "pck_crl.der, root_crl.der, tcb_info_chain.pem and qe_identity_chain.pem)")
     return found
 
 

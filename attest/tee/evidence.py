@@ -28,17 +28,19 @@ from attest.tee.binding import Binding
 from attest.tee.claims import Platform
 from sbom.fileio import DocumentTooLarge, read_capped, write_atomically
 
-__all__ = ["PARTS", "EvidenceBundle", "EvidenceItem", "ReplayProvider", "read_evidence_bundle"]
+__all__ = ["PARTS", "TDX_COLLATERAL", "EvidenceBundle", "EvidenceItem", "ReplayProvider", "read_evidence_bundle"]
 
 MAX_BUNDLE_BYTES = 16 << 20
 _KIND = "modelgate-evidence"
+
+TDX_COLLATERAL = ("tcb_info", "tcb_info_chain", "qe_identity", "qe_identity_chain", "pck_crl", "root_crl")
+"""Intel PCS collateral for a TDX quote: the JSON responses as sent, their PEM issuer chains, DER or PEM CRLs."""
 
 PARTS: Mapping[Platform, tuple[frozenset[str], frozenset[str]]] = {
     "sev-snp": (frozenset({"report"}), frozenset({"auxblob", "vcek", "vlek", "ask", "asvk", "ark"})),
     "tdx": (
         frozenset({"quote"}),
-        frozenset({"tcb_info", "tcb_info_issuer_chain", "qe_identity", "qe_identity_issuer_chain", "pck_crl",
-                   "pck_crl_issuer_chain", "root_crl"}),
+        frozenset(TDX_COLLATERAL),
     ),
     "nvidia-gpu": (frozenset({"report", "certificate_chain"}), frozenset({"rim_driver", "rim_vbios"})),
     "simulated": (frozenset({"report", "signature"}), frozenset()),

@@ -74,18 +74,23 @@ class Transformer(nn.Module):
         self.output = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.rotary = Rotary(config.head_dim, config.rope_theta, config.rope_scaling)
 
-    def forward(self, tokens: Tensor, positions: Tensor, cache: KVCache, slots: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, positions: Tensor, cache: KVCache, slots: Tensor,
+                length: int | None = None) -> Tensor:
         """Logits ``[B, T, vocab]`` for tokens ``[B, T]`` at positions ``[B, T]`` of sequences in ``slots [B]``.
 
         Positions must be below the cache's ``max_seq_len``, and a row's earlier positions already cached.
+        ``length``: how many cache positions to attend over, ``positions.max() + 1`` unless the caller knows it
+        (reading it from the tensor stops the device and breaks a compiled graph).
         """
-        return self.logits(self.hidden_states(tokens, positions, cache, slots))
+        return self.logits(self.hidden_states(tokens, positions, cache, slots, length))
 
-    def hidden_states(self, tokens: Tensor, positions: Tensor, cache: KVCache, slots: Tensor) -> Tensor:
+    def hidden_states(self, tokens: Tensor, positions: Tensor, cache: KVCache, slots: Tensor,
+                      length: int | None = None) -> Tensor:
         """The final hidden states ``[B, T, hidden]``; the runner turns only the positions it samples into logits."""
         x = self.tok_embeddings(tokens)  # [B, T, hidden]
         cos, sin = self.rotary(positions, x.dtype)
-        seen = torch.arange(int(positions.max()) + 1, device=tokens.device)  # [L]: read no further than needed
+        length = int(positions.max()) + 1 if length is None else length
+        seen = torch.arange(length, device=tokens.device)  # [L]: read no further than needed
         visible = seen <= positions[..., None]  # [B, T, L]: causal
         if self.config.sliding_window is not None:  # Mistral: a query sees only the last `window` positions
             visible &= seen > positions[..., None] - self.config.sliding_window
