@@ -122,7 +122,7 @@ def _network(host: str) -> Network:
 
 def _glob(host: str) -> str:
     labels = [label if is_glob(label) else _label(host, label) for label in host.lower().removesuffix(".").split(".")]
-    if all(is_glob(label) or label.isdigit() for label in labels):
+    if all(is_glob(label) or label.isdigit() for label in labels) and any(label.isdigit() for label in labels):
         raise ValueError(f"host pattern {host!r} looks like an address glob: use a network (10.0.0.0/8)")
     if is_glob(labels[-1]):
         raise ValueError(f"host pattern {host!r}: a wildcard may not stand for the top-level label")
