@@ -1,7 +1,8 @@
 """The ``gateway`` section of a policy: what each agent may reach through the gateway, and how it is recorded.
 
 A policy without a gateway section allows nothing: the built-in default profile lists no model, no tool
-and no host, every rule blocks, and the audit log fails closed (no record, no forwarding). That is the
+and no host, every rule blocks (offering the model an unlisted tool only alerts: calling it blocks), and
+the audit log fails closed (no record, no forwarding). That is the
 right answer for a document that says nothing; ``policies/dev.yaml`` opens things up for a laptop and
 ``policies/production.yaml`` is the template to list a deployment's models, tools and hosts in.
 
@@ -23,6 +24,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     PrivateAttr,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -54,13 +56,15 @@ def _parse_host(value: object) -> HostPattern:
     return parse_host_pattern(value)
 
 
-HostRule = Annotated[HostPattern, PlainValidator(_parse_host), PlainSerializer(str)]
+HostRule = Annotated[
+    HostPattern, PlainValidator(_parse_host), PlainSerializer(str), WithJsonSchema({"type": "string"})
+]
 """A host allow-list entry; the grammar is in ``policies.hosts``."""
 
 
 def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
     declared = schema.get("$schema", _DRAFT_2020_12)
-    if declared.rstrip("#") != _DRAFT_2020_12:
+    if not isinstance(declared, str) or declared.rstrip("#") != _DRAFT_2020_12:
         raise ValueError(f"argument schemas are JSON Schema draft 2020-12, not {declared!r}")
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -72,7 +76,7 @@ def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _local_refs_only(node: object) -> None:
-    """Remote references would be fetched, or fail, at request time; only '#...' refs are allowed."""
+    """A remote reference cannot be resolved offline and would fail at request time: only '#...' is allowed."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ("$ref", "$dynamicRef") and not (isinstance(value, str) and value.startswith("#")):

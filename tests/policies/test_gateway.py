@@ -80,6 +80,7 @@ def test_the_section_round_trips_through_json() -> None:
          "only local references"),
         ("gateway: {profiles: [{name: p, tools: [{name: t, arguments: "
          "{$schema: 'http://json-schema.org/draft-07/schema#'}}]}]}", "draft 2020-12"),
+        ("gateway: {profiles: [{name: p, tools: [{name: t, arguments: {$schema: 7}}]}]}", "draft 2020-12"),
         ("gateway: {profiles: [{name: p, tools: [{name: t, arguments: [1]}]}]}", "arguments"),
         ("gateway: {profiles: [{name: default}, {name: default}]}", "defined twice"),
         ("gateway: {profiles: [{name: default, agents: [a]}, {name: b, agents: [a]}]}", "two profiles"),
