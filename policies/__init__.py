@@ -6,11 +6,15 @@
 """
 
 from policies.errors import ModelgateError, PolicyError
+from policies.gateway import AuditSection, GatewayProfile, GatewaySection
 from policies.loader import load_policy, shipped_policy
 from policies.schema import CertificateRoot, KeylessIdentity, Policy, TrustSection, WeightFormat
 
 __all__ = [
+    "AuditSection",
     "CertificateRoot",
+    "GatewayProfile",
+    "GatewaySection",
     "KeylessIdentity",
     "ModelgateError",
     "Policy",

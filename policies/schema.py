@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from policies.attestation import AttestationSection
+from policies.gateway import GatewaySection
 
 __all__ = ["KeylessIdentity", "Policy", "TrustSection", "WeightFormat"]
 
@@ -79,3 +80,6 @@ class Policy(_Strict):
 
     attestation: AttestationSection = AttestationSection()
     """The confidential-computing evidence that a model load needs (a confidential VM by default)."""
+
+    gateway: GatewaySection = GatewaySection()
+    """What agents may reach through the gateway, and how it is audited (nothing is allowed by default)."""
