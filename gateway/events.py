@@ -137,4 +137,6 @@ class ResponseEvent(_Frozen):
     usage: Usage | None = None
     finish_reason: str | None = None
     error: str | None = None
-    """An upstream error message, or why the body could not be understood."""
+    """The upstream's error message, when it answered with one."""
+    parse_error: str | None = None
+    """Why the body could not be understood (it is then judged as opaque)."""

@@ -12,9 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from policies.gateway import Action
+
 __all__ = ["Action", "Finding", "Severity", "decide"]
 
-Action = Literal["allow", "alert", "block"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
 _RANK: dict[Action, int] = {"allow": 0, "alert": 1, "block": 2}
