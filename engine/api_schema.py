@@ -149,7 +149,8 @@ class _Sampling(_Wire):
     def include_usage(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
 
-    def sampling_params(self, index: int, *, max_tokens: int | None, logprobs: bool) -> SamplingParams:
+    def sampling_params(self, index: int, *, max_tokens: int | None, logprobs: bool,
+                        top_logprobs: int = 0) -> SamplingParams:
         """Choice ``index``'s parameters; seeded choices get ``seed + index`` so that n > 1 differ."""
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         return SamplingParams(
@@ -159,6 +160,7 @@ class _Sampling(_Wire):
             seed=None if self.seed is None else self.seed + index,
             stop=stop,
             logprobs=logprobs,
+            top_logprobs=top_logprobs,
         )
 
 
@@ -169,7 +171,7 @@ class ChatCompletionRequest(_Sampling):
     parallel_tool_calls: bool = True
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
-    """Accepted for compatibility; alternatives are not computed, so ``top_logprobs`` lists are empty."""
+    """The most likely tokens to list at each position; needs ``logprobs``, as in OpenAI's API."""
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
 
@@ -181,6 +183,8 @@ class ChatCompletionRequest(_Sampling):
                 raise ValueError(f"tool_choice names {self.tool_choice.function.name!r}, which is not in tools")
         elif self.tool_choice == "required" and not self.tools:
             raise ValueError("tool_choice 'required' needs tools")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
         return self
 
     @property
@@ -194,13 +198,13 @@ class ChatCompletionRequest(_Sampling):
 
     def params(self, index: int) -> SamplingParams:
         return self.sampling_params(index, max_tokens=self.max_completion_tokens or self.max_tokens,
-                                    logprobs=self.logprobs)
+                                    logprobs=self.logprobs, top_logprobs=self.top_logprobs or 0)
 
 
 class CompletionRequest(_Sampling):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=MAX_N)]
     logprobs: int | None = Field(None, ge=0, le=5)
-    """Legacy completions: the chosen tokens' logprobs are returned for any value; alternatives are not."""
+    """Legacy completions: the chosen tokens' logprobs, and this many most likely tokens at each position."""
     max_tokens: int | None = Field(16, ge=1)
     """16 is the legacy endpoint's default."""
 
@@ -209,7 +213,8 @@ class CompletionRequest(_Sampling):
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
     def params(self, index: int) -> SamplingParams:
-        return self.sampling_params(index, max_tokens=self.max_tokens, logprobs=self.logprobs is not None)
+        return self.sampling_params(index, max_tokens=self.max_tokens, logprobs=self.logprobs is not None,
+                                    top_logprobs=self.logprobs or 0)
 
 
 def completion_id(prefix: str) -> str:

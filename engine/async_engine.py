@@ -21,7 +21,7 @@ from engine.errors import EngineError
 from engine.llm_engine import LLMEngine
 from engine.loader import LoadedModel
 from engine.runner import ModelRunner
-from engine.sampling_params import SamplingParams
+from engine.sampling_params import Alternatives, SamplingParams
 from engine.scheduler import Scheduler
 from engine.sequence import FinishReason
 from engine.sequence import Sequence as EngineSequence
@@ -43,6 +43,7 @@ class Delta:
     """Newly complete text; empty while a multi-byte character or a possible stop string is held back."""
     logprob: float
     finish_reason: Literal["stop", "length"] | None
+    alternatives: Alternatives = ()
 
 
 @dataclass(slots=True)
@@ -255,4 +256,4 @@ class AsyncEngine:
             del self._owners[seq.seq_id]
         text = job.advance(seq.output[-1], reason is not None)
         finish = None if reason is None else ("length" if reason is FinishReason.LENGTH else "stop")
-        return Delta(index, seq.output[-1], text, seq.logprobs[-1], finish)
+        return Delta(index, seq.output[-1], text, seq.logprobs[-1], finish, seq.alternatives[-1])

@@ -45,6 +45,7 @@ class LLMEngine:
         for s in produced:
             s.seq.output.append(s.token)
             s.seq.logprobs.append(s.logprob)
+            s.seq.alternatives.append(s.alternatives)
             if (reason := self._finished(s.seq)) is not None:
                 self.scheduler.finish(s.seq, reason)
                 self.runner.release(s.seq)

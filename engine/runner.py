@@ -14,6 +14,7 @@ import torch
 from engine.config import ModelConfig
 from engine.models.llama import KVCache, Transformer
 from engine.sampler import Sampler
+from engine.sampling_params import Alternatives
 from engine.scheduler import Step
 from engine.sequence import Sequence
 
@@ -25,6 +26,7 @@ class Sampled:
     seq: Sequence
     token: int
     logprob: float
+    alternatives: Alternatives = ()
 
 
 class ModelRunner:
@@ -62,9 +64,9 @@ class ModelRunner:
         if not due:
             return []
         seqs = [s for s, _ in due]
-        chosen, logprobs = self.sampler.sample(torch.stack([row for _, row in due]), [s.params for s in seqs],
-                                               [s.seq_id for s in seqs])
-        return [Sampled(s, t, lp) for s, t, lp in zip(seqs, chosen, logprobs, strict=True)]
+        chosen, logprobs, alternatives = self.sampler.sample(torch.stack([row for _, row in due]),
+                                                             [s.params for s in seqs], [s.seq_id for s in seqs])
+        return [Sampled(*fields) for fields in zip(seqs, chosen, logprobs, alternatives, strict=True)]
 
     def release(self, seq: Sequence) -> None:
         self.sampler.forget(seq.seq_id)

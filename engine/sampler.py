@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from engine.sampling_params import SamplingParams
+from engine.sampling_params import Alternatives, SamplingParams
 
 __all__ = ["Sampler"]
 
@@ -28,8 +28,9 @@ class Sampler:
 
     def sample(
         self, logits: torch.Tensor, params: Sequence[SamplingParams], seq_ids: Sequence[int]
-    ) -> tuple[list[int], list[float]]:
-        """``logits`` [B, vocab] -> the chosen token of each row and its log-probability under the model."""
+    ) -> tuple[list[int], list[float], list[Alternatives]]:
+        """``logits`` [B, vocab] -> each row's chosen token, its log-probability under the model, and the
+        ``top_logprobs`` most likely tokens (empty for rows that did not ask)."""
         logits = logits.float()
         logprobs = torch.log_softmax(logits, dim=-1)  # [B, V]
         chosen = torch.argmax(logits, dim=-1)  # [B]
@@ -37,7 +38,16 @@ class Sampler:
             if not p.greedy:
                 chosen[row] = self._draw(logits[row], p, seq_id)
         picked = logprobs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # [B]
-        return chosen.tolist(), picked.tolist()
+        return chosen.tolist(), picked.tolist(), self._alternatives(logprobs, params)
+
+    @staticmethod
+    def _alternatives(logprobs: torch.Tensor, params: Sequence[SamplingParams]) -> list[Alternatives]:
+        widest = max((p.top_logprobs for p in params), default=0)
+        if not widest:
+            return [() for _ in params]
+        values, tokens = torch.topk(logprobs, min(widest, logprobs.shape[-1]), dim=-1)  # [B, k] each, one transfer
+        rows = zip(tokens.tolist(), values.tolist(), params, strict=True)
+        return [tuple(zip(t[: p.top_logprobs], v[: p.top_logprobs], strict=True)) for t, v, p in rows]
 
     def _draw(self, logits: torch.Tensor, p: SamplingParams, seq_id: int) -> torch.Tensor:
         scores = logits / p.temperature  # [V]

@@ -6,10 +6,14 @@ from dataclasses import dataclass, field
 
 from engine.errors import EngineError
 
-__all__ = ["SamplingParams"]
+__all__ = ["Alternatives", "SamplingParams"]
+
+Alternatives = tuple[tuple[int, float], ...]
+"""The most likely tokens at one position, most likely first, with their log-probabilities."""
 
 MAX_STOP_STRINGS = 4
 MAX_STOP_LENGTH = 256
+MAX_TOP_LOGPROBS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,8 @@ class SamplingParams:
     stop: tuple[str, ...] = field(default=())
     """Strings that end the completion; the server leaves them out of the returned text."""
     logprobs: bool = False
+    top_logprobs: int = 0
+    """How many of the most likely tokens to report, with their log-probabilities, at each position."""
     ignore_eos: bool = False
 
     def __post_init__(self) -> None:
@@ -35,6 +41,8 @@ class SamplingParams:
             raise EngineError(f"temperature must be between 0 and 2, not {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:
             raise EngineError(f"top_p must be in (0, 1], not {self.top_p}")
+        if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise EngineError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, not {self.top_logprobs}")
         if self.top_k < 0:
             raise EngineError(f"top_k must be 0 (off) or positive, not {self.top_k}")
         if len(self.stop) > MAX_STOP_STRINGS or any(not s or len(s) > MAX_STOP_LENGTH for s in self.stop):

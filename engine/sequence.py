@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 from enum import Enum
 
-from engine.sampling_params import SamplingParams
+from engine.sampling_params import Alternatives, SamplingParams
 
 __all__ = ["FinishReason", "Sequence", "SequenceStatus"]
 
@@ -36,6 +36,8 @@ class Sequence:
     params: SamplingParams
     output: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
+    alternatives: list[Alternatives] = field(default_factory=list)
+    """Per output token, the most likely tokens when ``params.top_logprobs`` asks for them."""
     status: SequenceStatus = SequenceStatus.WAITING
     finish_reason: FinishReason | None = None
     slot: int | None = None

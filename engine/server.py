@@ -12,6 +12,8 @@ content is the model's text as written, with its real ``finish_reason``, and the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -33,7 +35,7 @@ from engine.errors import EngineError
 from engine.identity import challenge_message
 from engine.loader import LoadedModel
 from engine.openai_responses import HttpError, guarded, sse
-from engine.sampling_params import SamplingParams
+from engine.sampling_params import Alternatives, SamplingParams
 from engine.tool_calls import parse_tool_calls, prompt_messages, template_supports_tools, with_system_section
 
 __all__ = ["JSON_HINT", "create_app", "serve"]
@@ -41,6 +43,7 @@ __all__ = ["JSON_HINT", "create_app", "serve"]
 JSON_HINT = "Respond with a single JSON object and nothing else."
 
 _Body = TypeVar("_Body", bound=BaseModel)
+_DISCONNECT_POLL_S = 0.25
 
 
 @dataclass(slots=True)
@@ -50,12 +53,21 @@ class _Choice:
     text: str = ""
     tokens: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
+    alternatives: list[Alternatives] = field(default_factory=list)
     finish_reason: str | None = None
+
+    @classmethod
+    def of(cls, delta: Delta) -> _Choice:
+        choice = cls()
+        choice.add(delta)
+        choice.finish_reason = None
+        return choice
 
     def add(self, delta: Delta) -> None:
         self.text += delta.text
         self.tokens.append(delta.token_id)
         self.logprobs.append(delta.logprob)
+        self.alternatives.append(delta.alternatives)
         self.finish_reason = delta.finish_reason or self.finish_reason
 
 
@@ -101,7 +113,7 @@ class _Api:
         jobs = [(prompt, self._params(req.params, i)) for i in range(req.n)]
         if req.stream:
             return sse(self._chat_events(req, jobs, len(prompt)))
-        choices = await self._collect(jobs)
+        choices = await self._collect(request, jobs)
         out = []
         for index, choice in enumerate(choices):
             message, reason = self._message(req, choice)
@@ -118,7 +130,7 @@ class _Api:
         prompt_tokens = sum(map(len, prompts))
         if req.stream:
             return sse(self._completion_events(req, jobs, prompt_tokens))
-        choices = await self._collect(jobs)
+        choices = await self._collect(request, jobs)
         out = [{"index": i, "text": c.text, "finish_reason": c.finish_reason,
                 "logprobs": self._legacy_logprobs(c) if req.logprobs is not None else None}
                for i, c in enumerate(choices)]
@@ -169,7 +181,7 @@ class _Api:
                 choice = choices[d.index]
                 choice.add(d)
                 if not buffered:
-                    logprobs = self._chat_logprobs(_Choice(d.text, [d.token_id], [d.logprob])) if req.logprobs else None
+                    logprobs = self._chat_logprobs(_Choice.of(d)) if req.logprobs else None
                     if d.text or d.finish_reason or logprobs:
                         yield chunk(cid, model, d.index, {"content": d.text}, d.finish_reason, logprobs)
                 elif d.finish_reason:
@@ -189,31 +201,51 @@ class _Api:
         async with aclosing(self.engine.generate(jobs)) as stream:
             async for d in stream:
                 generated += 1
-                logprobs = self._legacy_logprobs(_Choice(d.text, [d.token_id], [d.logprob])) if req.logprobs else None
+                logprobs = self._legacy_logprobs(_Choice.of(d)) if req.logprobs is not None else None
                 choice = {"index": d.index, "text": d.text, "logprobs": logprobs, "finish_reason": d.finish_reason}
                 yield envelope(cid, "text_completion", self.model_name, [choice])
         if req.include_usage:
             yield envelope(cid, "text_completion", self.model_name, [], usage(prompt_tokens, generated))
 
-    async def _collect(self, jobs: list[tuple[list[int], SamplingParams]]) -> list[_Choice]:
+    async def _collect(self, request: Request, jobs: list[tuple[list[int], SamplingParams]]) -> list[_Choice]:
+        """Every job's output; a client that goes away meanwhile aborts its sequences, as a closed stream does."""
         choices = [_Choice() for _ in jobs]
-        async with aclosing(self.engine.generate(jobs)) as stream:
-            async for d in stream:
-                choices[d.index].add(d)
+
+        async def consume() -> None:
+            async with aclosing(self.engine.generate(jobs)) as stream:
+                async for d in stream:
+                    choices[d.index].add(d)
+
+        task = asyncio.ensure_future(consume())
+        while not (await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S))[0]:
+            if await request.is_disconnected():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise HttpError(499, "the client closed the connection")
+        task.result()
         return choices
 
     def _token_texts(self, tokens: list[int]) -> list[str]:
-        return [self.loaded.tokenizer.decode([t], skip_special=False) for t in tokens]
+        return [self._token_text(t) for t in tokens]
+
+    def _token_text(self, token: int) -> str:
+        return self.loaded.tokenizer.decode([token], skip_special=False)
 
     def _chat_logprobs(self, choice: _Choice) -> dict[str, Any]:
-        pieces = zip(self._token_texts(choice.tokens), choice.logprobs, strict=True)
-        return {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
-                            for t, lp in pieces]}
+        def entry(text: str, logprob: float) -> dict[str, Any]:
+            return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+        pieces = zip(self._token_texts(choice.tokens), choice.logprobs, choice.alternatives, strict=True)
+        return {"content": [entry(t, lp) | {"top_logprobs": [entry(self._token_text(a), alp) for a, alp in top]}
+                            for t, lp, top in pieces]}
 
     def _legacy_logprobs(self, choice: _Choice) -> dict[str, Any]:
         texts = self._token_texts(choice.tokens)
         offsets = [sum(map(len, texts[:i])) for i in range(len(texts))]
-        return {"tokens": texts, "token_logprobs": choice.logprobs, "top_logprobs": None, "text_offset": offsets}
+        tops = [{self._token_text(a): alp for a, alp in top} for top in choice.alternatives]
+        return {"tokens": texts, "token_logprobs": choice.logprobs, "top_logprobs": tops if any(tops) else None,
+                "text_offset": offsets}
 
     def _params(self, make: Callable[[int], SamplingParams], index: int) -> SamplingParams:
         try:

@@ -170,9 +170,28 @@ def test_completions_single_and_batched(client: openai.OpenAI) -> None:
                                     temperature=0, logprobs=1)
     assert [c.index for c in two.choices] == [0, 1] and two.choices[1].text == one.choices[0].text
     assert two.choices[1].logprobs and len(two.choices[1].logprobs.token_logprobs or []) == 8
+    tops = two.choices[1].logprobs.top_logprobs or []
+    assert len(tops) == 8 and all(len(top) == 1 for top in tops)
+    assert list(tops[0].values()) == [pytest.approx((two.choices[1].logprobs.token_logprobs or [0])[0])]  # greedy
     streamed = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=8,
                                          temperature=0, stream=True)
     assert "".join(c.choices[0].text for c in streamed) == one.choices[0].text
+
+
+def test_top_logprobs_rank_the_alternatives_and_include_the_greedy_choice(client: openai.OpenAI) -> None:
+    answer = _chat(client, logprobs=True, top_logprobs=3)
+    assert answer.choices[0].logprobs and answer.choices[0].logprobs.content
+    for position in answer.choices[0].logprobs.content:
+        ranked = [alt.logprob for alt in position.top_logprobs]
+        assert len(ranked) == 3 and ranked == sorted(ranked, reverse=True)
+        assert position.top_logprobs[0].token == position.token and ranked[0] == pytest.approx(position.logprob)
+    streamed = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0.0, max_tokens=12,
+                                              logprobs=True, top_logprobs=2, stream=True)
+    positions = [p for chunk in streamed if chunk.choices and chunk.choices[0].logprobs
+                 for p in chunk.choices[0].logprobs.content or []]
+    assert positions and all(len(p.top_logprobs) == 2 for p in positions)
+    with pytest.raises(openai.BadRequestError, match="top_logprobs needs logprobs"):
+        _chat(client, top_logprobs=2)
 
 
 def test_n_choices_seed_and_logprobs(client: openai.OpenAI) -> None:
@@ -260,6 +279,22 @@ def test_client_disconnect_aborts_the_sequence(client: openai.OpenAI, engine: As
         time.sleep(0.02)
     assert engine.idle and engine.metrics.aborted_total == aborted + 1
     assert _chat(client).choices[0].finish_reason == "length"  # and it still serves
+
+
+def test_a_client_gone_before_a_plain_answer_aborts_the_sequence(server: _Server, engine: AsyncEngine) -> None:
+    aborted = engine.metrics.aborted_total
+    body = json.dumps({"model": MODEL, "messages": HELLO, "max_tokens": 480, "temperature": 0}).encode()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Length: " +
+                     str(len(body)).encode() + b"\r\n\r\n" + body)
+        deadline = time.monotonic() + 10
+        while engine.idle and time.monotonic() < deadline:  # generation has started
+            time.sleep(0.01)
+    deadline = time.monotonic() + 10
+    while not engine.idle and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert engine.idle and engine.metrics.aborted_total == aborted + 1
 
 
 def test_cli_refuses_without_token_or_with_the_wrong_key(signed_tiny: tuple[Path, Path, Path], tmp_path: Path,
