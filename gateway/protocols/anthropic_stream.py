@@ -80,7 +80,7 @@ class AnthropicStream:
         if kind == "content_block_stop":
             index, block = self._open_block(data, kind)
             block.done = True
-            return Step(frozenset({index}), (index,) if block.is_call else ())
+            return Step(frozenset({index}), (index,)) if block.is_call else Step()
         if kind == "message_delta":
             delta = obj(data.get("delta") or {}, "message_delta.delta")
             self._stop_reason = opt_str(delta, "stop_reason", "message_delta.delta") or self._stop_reason
