@@ -50,7 +50,7 @@ def classify(raw: RawRequest, limits: Limits | None = None) -> Classified:
     limits = limits or Limits()
     protocol = _by_request_line(raw)
     needs_json = protocol in _JSON_BODY or (protocol == "mcp" and raw.method.upper() == "POST")
-    if not needs_json and not _looks_like_json(raw):
+    if not needs_json and not (raw.body and _looks_like_json(raw)):
         return Classified(protocol)
     if len(raw.body) > limits.max_body_bytes:
         return Classified(protocol, parse_error=f"body of {len(raw.body)} bytes is over the "

@@ -217,4 +217,5 @@ def _resource_text(raw: Any, where: str) -> str:
     resource = obj(raw, where)
     if (text := opt_str(resource, "text", where)) is not None:
         return text
-    return f"[blob: {opt_str(resource, 'uri', where)} {opt_str(resource, 'mimeType', where) or ''}]".rstrip()
+    label = " ".join(p for p in (opt_str(resource, "uri", where), opt_str(resource, "mimeType", where)) if p)
+    return f"[blob: {label}]"

@@ -7,7 +7,8 @@ to POST. Either way every message is a complete event, so nothing needs holding 
 
 A response is read in the light of the request it answers, looked up (and removed) in ``pending``,
 which the caller fills as the agent's POSTs pass: for streamable HTTP that is the one request of the
-POST; for HTTP+SSE the session's outstanding requests. Every message is checked: a blocked response is
+POST; for HTTP+SSE the session's outstanding requests, each entered before its POST is forwarded (the
+answer can reach the stream before the POST's 202 does). Every message is checked: a blocked response is
 replaced by a JSON-RPC error for the same id (``mcp.BLOCKED``), so the agent's call fails instead of
 hanging; a blocked server request or notification is withheld. The stream goes on after a block, since
 its other messages answer other calls. A stream that breaks (bad SSE, bad JSON, a batch) stops, and
