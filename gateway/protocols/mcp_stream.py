@@ -102,7 +102,7 @@ class McpStreamGuard:
             return encode_comment(f"modelgate withheld a {message.method} message")
         answer = mcp.error_message(message.id, f"modelgate blocked this result: {verdict.reason}",
                                    code=mcp.GATEWAY_ERROR if malformed else mcp.BLOCKED)
-        return encode_event(json.dumps(answer), event=None if event.event == "message" else event.event, id=event.id)
+        return encode_event(json.dumps(answer), event=event.event, id=event.id)  # resumption ids stay valid
 
     def _response(self, message: JsonRpc, request: RequestEvent | None, size: int) -> tuple[ResponseEvent, bool]:
         """The message as a ResponseEvent, and whether it was malformed (then never passed on)."""

@@ -88,7 +88,8 @@ class GatewayTransport(httpx.AsyncBaseTransport):
     requests: list[RequestEvent] = field(default_factory=list)
     responses: list[ResponseEvent] = field(default_factory=list)
     guards: list[McpStreamGuard] = field(default_factory=list)
-    wire: list[tuple[RawRequest, bytes]] = field(default_factory=list)
+    wire: list[tuple[RawRequest, bytearray]] = field(default_factory=list)
+    """Each request with the bytes the server answered (as far as the client read them)."""
     pending: dict = field(default_factory=dict)
     """Requests awaiting an answer on the HTTP+SSE transport's GET stream."""
 
@@ -119,7 +120,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             return httpx.Response(upstream.status_code, headers=upstream.headers,
                                   stream=_Guarded(upstream.stream, guard, raw, self.wire))
         content = await upstream.aread()
-        self.wire.append((raw, content))
+        self.wire.append((raw, bytearray(content)))
         response = normalise_response(RawResponse(upstream.status_code, Headers(list(upstream.headers.items())),
                                                   content), event)
         self.responses.append(response)
@@ -136,18 +137,18 @@ class GatewayTransport(httpx.AsyncBaseTransport):
 
 class _Guarded(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, guard: McpStreamGuard, raw: RawRequest,
-                 wire: list[tuple[RawRequest, bytes]]) -> None:
-        self._inner, self._guard, self._raw, self._wire = inner, guard, raw, wire
+                 wire: list[tuple[RawRequest, bytearray]]) -> None:
+        self._inner, self._guard = inner, guard
+        self._seen = bytearray()
+        wire.append((raw, self._seen))
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        seen = bytearray()
         async for chunk in self._inner:  # type: ignore[attr-defined]
-            seen += chunk
+            self._seen += chunk
             if out := self._guard.feed(chunk):
                 yield out
         if out := self._guard.close():
             yield out
-        self._wire.append((self._raw, bytes(seen)))
 
     async def aclose(self) -> None:
         await self._inner.aclose()
