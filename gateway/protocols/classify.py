@@ -11,7 +11,8 @@ Rules, first match wins (paths compared without query, trailing slash or case):
 5. Anything else is ``http``.
 
 The body is parsed (strictly, see ``strict_json``) when the protocol requires JSON, and also whenever
-it looks like JSON: a JSON Content-Type, a first character ``{`` or ``[``, or JSON in UTF-16/32. A body
+it looks like JSON: a JSON Content-Type; JSON in UTF-16/32; a first character ``{`` or ``[`` unless
+the Content-Type declares text, a form or XML (then only a body that mentions ``jsonrpc``). A body
 that looks like JSON but fails strict parsing gets ``parse_error`` whatever its protocol, because an
 upstream with a laxer parser may still read it: an MCP ``tools/call`` hidden behind a duplicate key
 must not pass as opaque HTTP (such a body that mentions ``jsonrpc`` is labelled ``mcp``, so that the
@@ -34,6 +35,7 @@ from gateway.protocols.wire import Limits, RawRequest
 __all__ = ["Classified", "classify"]
 
 _JSON_START = re.compile(rb"[ \t\r\n]*[\[{]")
+_DECLARED_NOT_JSON = ("text/", "multipart/", "application/x-www-form-urlencoded", "application/xml")
 _ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 _JSON_BODY: frozenset[Protocol] = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
 
@@ -83,12 +85,19 @@ def _by_request_line(raw: RawRequest) -> Protocol:
 
 def _looks_like_json(raw: RawRequest) -> bool:
     media = raw.headers.media_type()
-    if media == "application/json" or media.endswith("+json") or _JSON_START.match(raw.body):
+    if media == "application/json" or media.endswith("+json"):
         return True
-    encoding = json.detect_encoding(raw.body[:4])  # UTF-16/32 (by BOM or NUL pattern) or UTF-8
-    if encoding in ("utf-8", "utf-8-sig") and not raw.body.startswith(b"\xef\xbb\xbf"):
+    if media.startswith(_DECLARED_NOT_JSON):  # a log line may start with "[": only JSON-RPC is suspect here
+        return b"jsonrpc" in raw.body or _wide_json(raw.body)
+    return _JSON_START.match(raw.body) is not None or _wide_json(raw.body)
+
+
+def _wide_json(body: bytes) -> bool:
+    """JSON in UTF-16 or UTF-32 (told by a BOM or the NUL pattern), which ``json.loads(bytes)`` accepts."""
+    encoding = json.detect_encoding(body[:4])
+    if encoding in ("utf-8", "utf-8-sig") and not body.startswith(b"\xef\xbb\xbf"):
         return False
-    return _JSON_START.match(raw.body[:64].decode(encoding, "ignore").lstrip("\ufeff").encode()) is not None
+    return _JSON_START.match(body[:64].decode(encoding, "ignore").lstrip("\ufeff").encode()) is not None
 
 
 def _is_mcp(doc: Any) -> bool:
