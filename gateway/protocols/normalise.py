@@ -24,7 +24,7 @@ from gateway.protocols.sse import SSEDecoder
 from gateway.protocols.stream_guard import StreamAdapter, StreamGuard, ToolCheckFn, reassemble
 from gateway.protocols.wire import ErrorReply, Limits, RawRequest, RawResponse, clean_text
 
-__all__ = ["error_reply", "normalise_request", "normalise_response", "stream_adapter", "stream_guard"]
+__all__ = ["error_reply", "guard_stream", "normalise_request", "normalise_response", "stream_adapter"]
 
 _REQUESTS: dict[Protocol, Callable[[Any], RequestFields]] = {
     "openai.chat": openai.chat_request,
@@ -101,7 +101,7 @@ def stream_adapter(protocol: Protocol, limits: Limits | None = None) -> StreamAd
     raise ValueError(f"no stream guard for {protocol} (MCP streams use McpStreamGuard)")
 
 
-def stream_guard(request: RequestEvent, check: ToolCheckFn, *, status: int = 200,
+def guard_stream(request: RequestEvent, check: ToolCheckFn, *, status: int = 200,
                  limits: Limits | None = None) -> StreamGuard:
     """A guard for the event stream that answers ``request`` (an OpenAI or Anthropic one)."""
     return StreamGuard(stream_adapter(request.protocol, limits), check, request_id=request.request_id, status=status,

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.events import ToolCall
-from gateway.protocols import Limits, Verdict, stream_guard
+from gateway.protocols import Limits, Verdict, guard_stream
 from gateway.protocols.stream_guard import StreamGuard
 from tests.gateway.protocols.recorder import Recorder, Reply
 from tests.gateway.protocols.streams import anthropic_events, anthropic_request_event, anthropic_tool_stream, sse
@@ -24,7 +24,7 @@ START = {"type": "message_start", "message": {"id": "msg_1", "type": "message", 
 
 
 def guard(check=lambda call: ALLOW, **limits: int) -> StreamGuard:
-    return stream_guard(anthropic_request_event(), check, limits=Limits(**limits))
+    return guard_stream(anthropic_request_event(), check, limits=Limits(**limits))
 
 
 def run(g: StreamGuard, data: bytes, cuts: list[int] | None = None) -> bytes:

@@ -13,7 +13,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
 from gateway.events import ToolCall
-from gateway.protocols import Limits, Verdict, stream_guard
+from gateway.protocols import Limits, Verdict, guard_stream
 from gateway.protocols.stream_guard import StreamGuard
 from tests.gateway.protocols.recorder import Recorder, Reply
 from tests.gateway.protocols.streams import (
@@ -31,7 +31,7 @@ ALLOW = Verdict("allow")
 
 
 def guard(check=lambda call: ALLOW, **limits: int) -> StreamGuard:
-    return stream_guard(request_event(), check, limits=Limits(**limits))
+    return guard_stream(request_event(), check, limits=Limits(**limits))
 
 
 def run(g: StreamGuard, data: bytes, cuts: list[int] | None = None) -> bytes:
@@ -236,7 +236,7 @@ def test_upstream_error_event_is_passed_and_recorded() -> None:
 
 def test_completions_stream_text() -> None:
     event = request_event("/v1/completions", body=b'{"model": "m", "prompt": "Say hi", "stream": true}')
-    g = stream_guard(event, lambda call: ALLOW)
+    g = guard_stream(event, lambda call: ALLOW)
     body = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m"}
     data = sse([json.dumps({**body, "choices": [{"index": 0, "text": t, "logprobs": None, "finish_reason": f}]})
                 for t, f in (("Hi", None), (" there", "stop"))] + ["[DONE]"])
