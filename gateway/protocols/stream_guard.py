@@ -169,9 +169,10 @@ class StreamGuard:
                 return self._stop(f"malformed stream: {exc.reason}")
         self._queue.append((frame.raw, step.touched))
         self._held += len(frame.raw)
-        self._open.update((k, None) for k in step.touched if k not in step.completed)
-        for n, key in enumerate(step.completed):
+        self._open.update((k, None) for k in step.touched)
+        for key in step.completed:
             self._open.pop(key, None)
+        for n, key in enumerate(step.completed):
             call = self._adapter.call(key)
             verdict = verdict_of(self._check, call)
             self._checks.append(ToolCheck(call, verdict.action, verdict.reason))

@@ -157,6 +157,14 @@ def test_two_choices_interleaved_are_tracked_apart() -> None:
     assert [(c.call.name, c.outcome) for c in g.result().checks] == [("get_weather", "allow"), ("run_shell", "block")]
 
 
+def test_calls_after_a_blocked_one_in_the_same_event_are_reported_once_unchecked() -> None:
+    data = sse([chunk(delta(0, tool_calls=[call_start(0, "a", "run_shell"), call_piece(0, "{}")])),
+                chunk(delta(1, tool_calls=[call_start(0, "b", "get_weather"), call_piece(0, "{}")])), "[DONE]"])
+    g = guard(no_shell)
+    run(g, data)
+    assert [(c.call.id, c.outcome) for c in g.result().checks] == [("a", "block"), ("b", "unchecked")]
+
+
 def test_legacy_function_call_is_held_and_checked() -> None:
     data = sse([chunk(delta(function_call={"name": "run_shell", "arguments": ""})),
                 chunk(delta(function_call={"arguments": '{"cmd": "id"}'})),
