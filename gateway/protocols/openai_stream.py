@@ -103,8 +103,8 @@ class OpenAIStream:
         index = opt_int(doc, "index", where) or 0
         if index == len(self._choices):
             self._choices.append(_Choice())
-        elif index > len(self._choices):
-            raise ProtocolError(f"{where}.index {index} skips choices (seen {len(self._choices)})")
+        elif not 0 <= index < len(self._choices):
+            raise ProtocolError(f"{where}.index {index} is not a choice seen so far or the next one")
         choice = self._choices[index]
         delta = obj(doc.get("delta") or {}, f"{where}.delta") if "delta" in doc else doc  # completions: no delta
         for key in ("content", "refusal", "text"):
@@ -113,7 +113,7 @@ class OpenAIStream:
         for j, raw in enumerate(array(delta.get("tool_calls") or [], f"{where}.delta.tool_calls")):
             piece = obj(raw, f"{where}.delta.tool_calls[{j}]")
             slot = opt_int(piece, "index", f"{where}.delta.tool_calls[{j}]")
-            if slot is None or slot > len(choice.calls):
+            if slot is None or not 0 <= slot <= len(choice.calls):
                 raise ProtocolError(f"{where}.delta.tool_calls[{j}].index must be the next call's index "
                                     f"({len(choice.calls)}) or an earlier one")
             if slot == len(choice.calls):

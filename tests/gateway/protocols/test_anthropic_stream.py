@@ -241,3 +241,21 @@ def test_arbitrary_bytes_never_crash_the_guard(data: bytes, cuts: list[int]) -> 
     g = guard()
     run(g, b"event: message_start\n" + data, [c for c in cuts if c < len(data)])
     g.result()
+
+
+_fields = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(
+        ["", "x", "text", "tool_use", "text_delta", "input_json_delta", "message_start", "content_block_start",
+         "content_block_delta", "content_block_stop", "message_delta", "message_stop", "ping", "error"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["type", "index", "message", "content", "content_block", "delta", "text", "partial_json", "id", "name",
+         "input", "usage", "stop_reason", "error", "output_tokens"]), inner, max_size=5), max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_fields, max_size=8))
+def test_arbitrary_event_documents_never_crash_the_guard(events: list) -> None:
+    g = guard()
+    data = sse([json.dumps(START), *map(json.dumps, events)])
+    run(g, data)
+    g.result()

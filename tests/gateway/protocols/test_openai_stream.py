@@ -177,7 +177,10 @@ def test_legacy_function_call_is_held_and_checked() -> None:
 @pytest.mark.parametrize(("events", "why"), [
     (["not json"], "invalid JSON"),
     ([chunk(delta(tool_calls=[call_start(1, "c", "get_weather")]))], "next call"),
-    ([chunk(delta(2, content="x"))], "skips choices"),
+    ([chunk(delta(2, content="x"))], "not a choice seen so far"),
+    ([chunk(delta(-1, content="x"))], "not a choice seen so far"),
+    ([chunk(delta(tool_calls=[call_start(0, "a", "f")])), chunk(delta(tool_calls=[call_piece(-1, "x")]))],
+     "next call"),
     ([chunk(delta(tool_calls=[call_start(0, "a", "f")])), chunk(delta(tool_calls=[call_start(1, "b", "g")])),
       chunk(delta(tool_calls=[call_piece(0, "more")]))], "after it was complete"),
     ([chunk(delta(finish_reason="stop")), chunk(delta(tool_calls=[call_start(0, "a", "f")]))], "after it was complete"),
@@ -339,3 +342,21 @@ def test_arbitrary_bytes_never_crash_the_guard(data: bytes, cuts: list[int]) -> 
     g = guard()
     run(g, data, [c for c in cuts if c < len(data)])
     g.result()
+
+
+_fields = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(["", "x", "[DONE]", "run_shell", "{}"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["choices", "index", "delta", "content", "tool_calls", "function", "name", "arguments", "id",
+         "finish_reason", "function_call", "usage", "error", "text", "refusal"]), inner, max_size=5), max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_fields.map(json.dumps) | st.just("[DONE]"), max_size=8))
+def test_arbitrary_chunk_documents_never_crash_the_guard(chunks: list[str]) -> None:
+    g = guard(no_shell)
+    out = run(g, sse(chunks))
+    result = g.result()
+    assert all(c.call.name != "run_shell" for c in result.checks if c.outcome in ("allow", "alert"))
+    if result.blocked:
+        assert out.endswith(b"data: [DONE]\n\n") and b"modelgate_blocked" in out
