@@ -243,13 +243,17 @@ def test_arbitrary_bytes_never_crash_the_guard(data: bytes, cuts: list[int]) -> 
     g.result()
 
 
-_fields = st.recursive(
-    st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(
-        ["", "x", "text", "tool_use", "text_delta", "input_json_delta", "message_start", "content_block_start",
-         "content_block_delta", "content_block_stop", "message_delta", "message_stop", "ping", "error"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
-        ["type", "index", "message", "content", "content_block", "delta", "text", "partial_json", "id", "name",
-         "input", "usage", "stop_reason", "error", "output_tokens"]), inner, max_size=5), max_leaves=30)
+_leaf = st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(["", "x", "{}", "run_shell"])
+_index = st.integers(-1, 3) | _leaf
+_block = st.fixed_dictionaries({"type": st.sampled_from(["text", "tool_use", "server_tool_use", "thinking"]) | _leaf},
+                               optional={"id": _leaf, "name": _leaf, "input": _leaf | st.just({}), "text": _leaf})
+_delta = st.fixed_dictionaries({"type": st.sampled_from(["text_delta", "input_json_delta", "thinking_delta"]) | _leaf},
+                               optional={"text": _leaf, "partial_json": _leaf})
+_fields = st.fixed_dictionaries(
+    {"type": st.sampled_from(["content_block_start", "content_block_delta", "content_block_stop", "message_delta",
+                              "message_stop", "ping", "error", "message_start"]) | _leaf},
+    optional={"index": _index, "content_block": _block | _leaf, "delta": _delta | _leaf, "usage": _leaf,
+              "message": _leaf})
 
 
 @settings(max_examples=400, deadline=None)

@@ -344,11 +344,24 @@ def test_arbitrary_bytes_never_crash_the_guard(data: bytes, cuts: list[int]) -> 
     g.result()
 
 
-_fields = st.recursive(
-    st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(["", "x", "[DONE]", "run_shell", "{}"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
-        ["choices", "index", "delta", "content", "tool_calls", "function", "name", "arguments", "id",
-         "finish_reason", "function_call", "usage", "error", "text", "refusal"]), inner, max_size=5), max_leaves=30)
+_leaf = st.none() | st.booleans() | st.integers(-2, 3) | st.sampled_from(["", "x", "[DONE]", "run_shell", "{}"])
+_any = st.recursive(_leaf, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                       max_size=2), max_leaves=6)
+
+
+def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return strategy | _any
+
+
+_function = _maybe(st.fixed_dictionaries({}, optional={"name": _leaf, "arguments": _leaf}))
+_index = st.integers(-2, 3) | _leaf
+_piece_doc = _maybe(st.fixed_dictionaries({}, optional={"index": _index, "id": _leaf, "type": _leaf,
+                                                        "function": _function}))
+_delta = _maybe(st.fixed_dictionaries({}, optional={
+    "role": _leaf, "content": _leaf, "refusal": _leaf, "tool_calls": _maybe(st.lists(_piece_doc, max_size=3)),
+    "function_call": _function}))
+_choice = st.fixed_dictionaries({"index": _index}, optional={"delta": _delta, "finish_reason": _leaf, "text": _leaf})
+_fields = st.fixed_dictionaries({"choices": st.lists(_choice, max_size=3)}, optional={"usage": _any}) | _any
 
 
 @settings(max_examples=400, deadline=None)
