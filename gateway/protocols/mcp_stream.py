@@ -93,8 +93,9 @@ class McpStreamGuard:
         except ProtocolError as exc:
             return self._stop(f"malformed message: {exc.reason}")
         request = self._pending.pop(message.id, None) if message.kind in ("result", "error") else None
-        response, malformed = self._response(message, request, len(frame.raw))
-        verdict = Verdict("block", response.error or "") if malformed else verdict_of(self._check, response)
+        response = self._response(message, request, len(frame.raw))
+        malformed = response.parse_error is not None
+        verdict = Verdict("block", response.parse_error or "") if malformed else verdict_of(self._check, response)
         self._checks.append(McpCheck(response, verdict.action, verdict.reason))
         if verdict.action != "block":
             return frame.raw
@@ -104,15 +105,15 @@ class McpStreamGuard:
                                    code=mcp.GATEWAY_ERROR if malformed else mcp.BLOCKED)
         return encode_event(json.dumps(answer), event=event.event, id=event.id)  # resumption ids stay valid
 
-    def _response(self, message: JsonRpc, request: RequestEvent | None, size: int) -> tuple[ResponseEvent, bool]:
-        """The message as a ResponseEvent, and whether it was malformed (then never passed on)."""
+    def _response(self, message: JsonRpc, request: RequestEvent | None, size: int) -> ResponseEvent:
+        """The message as a ResponseEvent; one that is malformed has ``parse_error`` and is never passed on."""
         base = {"request_id": request.request_id if request is not None else self._request_id, "protocol": "mcp",
                 "status": self._status, "body_size": size}
         try:
             fields = mcp.response_fields(message, request, max_text=self.limits.max_text_chars)
         except ProtocolError as exc:
-            return ResponseEvent(**base, error=f"malformed result: {exc.reason}"), True
-        return ResponseEvent(**base, **fields), False
+            return ResponseEvent(**base, parse_error=f"malformed result: {exc.reason}")
+        return ResponseEvent(**base, **fields)
 
     def _stop(self, reason: str) -> bytes:
         self._stopped, self._error = True, reason

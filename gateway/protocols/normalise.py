@@ -1,9 +1,10 @@
 """The front door the proxy addons call: raw HTTP in, events out; guards for streams; errors per protocol.
 
 Nothing here raises for bad traffic. A request that cannot be understood becomes a ``RequestEvent``
-with ``parse_error`` (and the bounded text view of its body, so detectors still see it), a response
-one with ``error``; the policy decides what to do with them. A request keeps the protocol it was
-classified as even when its body then fails to parse, so that its refusal has that protocol's shape.
+with ``parse_error`` (and the bounded text view of its body, so detectors still see it), and so does a
+response (whose ``error`` is kept for what the upstream itself reported); the policy decides. A request
+keeps the protocol it was classified as even when its body then fails to parse, so that its refusal has
+that protocol's shape.
 """
 
 from __future__ import annotations
@@ -77,14 +78,14 @@ def normalise_response(raw: RawResponse, request: RequestEvent, *, limits: Limit
     if request.protocol == "http" or not raw.body:
         fields = http.response_fields(raw, limits) if raw.body else ResponseFields()
     elif len(raw.body) > limits.max_body_bytes:
-        fields = ResponseFields(error=f"body of {len(raw.body)} bytes is over the {limits.max_body_bytes}-byte "
-                                      "limit for inspection")
+        fields = ResponseFields(parse_error=f"body of {len(raw.body)} bytes is over the "
+                                            f"{limits.max_body_bytes}-byte limit for inspection")
     else:
         try:
             fields = _response_fields(raw, request, limits)
         except ProtocolError as exc:
             view = http.text_view(raw.headers, raw.body, limits.max_text_chars) or ""
-            fields = ResponseFields(text=view, error=f"body: {exc.reason}")
+            fields = ResponseFields(text=view, parse_error=f"body: {exc.reason}")
     if raw.status >= 400 and not fields.get("error"):
         fields["error"] = f"HTTP {raw.status}"
     return ResponseEvent(request_id=request.request_id, protocol=request.protocol, status=raw.status,

@@ -54,6 +54,7 @@ class ResponseFields(TypedDict, total=False):
     usage: Usage | None
     finish_reason: str | None
     error: str | None
+    parse_error: str | None
 
 
 def obj(value: Any, where: str) -> dict[str, Any]:

@@ -60,7 +60,8 @@ class ToolCheck:
 @dataclass(frozen=True)
 class StreamResult:
     response: ResponseEvent
-    """The stream as the upstream sent it, reassembled (including calls that were held back)."""
+    """The stream as the upstream sent it, reassembled (including calls that were held back); its
+    ``parse_error`` says why the guard could not follow it, if it could not."""
     checks: tuple[ToolCheck, ...]
     blocked: bool
     """The guard replaced the rest of the stream with an error because a check blocked a call."""
@@ -145,11 +146,10 @@ class StreamGuard:
 
     def result(self) -> StreamResult:
         fields = self._adapter.fields()
-        errors = [e for e in (fields.pop("error", None), None if self._blocked else self._error) if e]
         pending = [ToolCheck(self._adapter.call(k), "unchecked", "incomplete when the result was taken")
                    for k in self._open]
         response = ResponseEvent(request_id=self._request_id, protocol=self._adapter.protocol, status=self._status,
-                                 body_size=self._size, error="; ".join(errors) or None, **fields)
+                                 body_size=self._size, parse_error=None if self._blocked else self._error, **fields)
         return StreamResult(response, (*self._checks, *pending), self._blocked, self._error)
 
     def _frames(self, frames: list[Frame]) -> bytes:
@@ -215,9 +215,6 @@ def reassemble(adapter: StreamAdapter, body: bytes, limits: Limits | None = None
         for frame in (*decoder.feed(body), *decoder.close()):
             if frame.event is not None:
                 adapter.on_event(frame.event)
-    except ProtocolError as exc:
+    except ProtocolError as exc:  # SSEError included
         error = f"malformed stream: {exc.reason}"
-    fields = adapter.fields()
-    if error or fields.get("error"):
-        fields["error"] = "; ".join(e for e in (fields.get("error"), error) if e)
-    return fields
+    return ResponseFields(**adapter.fields(), parse_error=error)

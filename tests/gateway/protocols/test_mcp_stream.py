@@ -131,7 +131,8 @@ def test_a_malformed_result_is_never_passed() -> None:
     g = McpStreamGuard(request_id="s", pending={3: request}, check=lambda r: ALLOW)
     out = g.feed(data) + g.close()
     assert b"not a list" not in out and str(GATEWAY_ERROR).encode() in out
-    assert g.result().checks[0].outcome == "block"
+    (check,) = g.result().checks
+    assert check.outcome == "block" and "result.content must be an array" in check.response.parse_error
 
 
 def test_endpoint_event_and_comments_pass() -> None:

@@ -71,16 +71,16 @@ def test_mcp_buffered_responses() -> None:
                                             b"event: message\r\ndata: " + listing + b"\r\n\r\n"), request)
     assert as_json.tools == as_sse.tools and as_json.tools[0].server == "api.example.com/mcp"
     wrong = normalise_response(RawResponse(200, Headers(JSON), listing.replace(b'"id": 2', b'"id": 3')), request)
-    assert "no response with id 2" in wrong.error
+    assert "no response with id 2" in wrong.parse_error and wrong.error is None
     accepted = normalise_response(RawResponse(202, Headers({}), b""), event("/mcp", MCP, b'{"jsonrpc": "2.0", '
                                                                               b'"method": "notifications/x"}'))
-    assert (accepted.status, accepted.error) == (202, None)
+    assert (accepted.status, accepted.error, accepted.parse_error) == (202, None, None)
 
 
 def test_a_response_over_the_limit_is_not_parsed() -> None:
     request = event(body=b'{"messages": []}')
     raw = RawResponse(200, Headers(JSON), b'{"choices": []}' + b" " * 100)
-    assert "over the 50-byte limit" in normalise_response(raw, request, limits=Limits(max_body_bytes=50)).error
+    assert "over the 50-byte limit" in normalise_response(raw, request, limits=Limits(max_body_bytes=50)).parse_error
 
 
 @pytest.mark.parametrize(("path", "headers", "body", "content_type"), [

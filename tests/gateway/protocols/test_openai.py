@@ -138,7 +138,7 @@ def test_error_responses() -> None:
     html = RawResponse(502, Headers({"content-type": "text/html"}), b"<html>Bad gateway</html>")
     assert normalise_response(html, request).error == "<html>Bad gateway</html>"
     broken = RawResponse(200, Headers({"content-type": "application/json"}), b'{"choices": [')
-    assert normalise_response(broken, request).error.startswith("body: invalid JSON")
+    assert normalise_response(broken, request).parse_error.startswith("body: invalid JSON")
 
 
 def test_buffered_event_stream_response_is_reassembled() -> None:
