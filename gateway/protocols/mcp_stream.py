@@ -47,6 +47,8 @@ class McpStreamResult:
 
 
 class McpStreamGuard:
+    """Used like ``StreamGuard`` (``feed``, ``close``, and the same care with ``b""`` under mitmproxy)."""
+
     def __init__(self, *, request_id: str, pending: MutableMapping[RequestId, RequestEvent],
                  check: Callable[[ResponseEvent], Verdict], status: int = 200, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()

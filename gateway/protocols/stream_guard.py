@@ -103,7 +103,12 @@ def verdict_of(check: Callable[[_T], object], subject: _T) -> Verdict:
 
 
 class StreamGuard:
-    """``feed`` each upstream chunk and forward what it returns; ``close`` at the end of the upstream."""
+    """``feed`` each upstream chunk and forward what it returns; ``close`` at the end of the upstream.
+
+    While it holds, ``feed`` returns ``b""``. A mitmproxy ``response.stream`` callable must forward that as
+    no chunk at all (``[]``): mitmproxy writes an empty chunk of a chunked HTTP/1 body as ``0\\r\\n\\r\\n``,
+    which ends the body. It calls the callable with ``b""`` at the end, which is the time to ``close``.
+    """
 
     def __init__(self, adapter: StreamAdapter, check: ToolCheckFn, *, request_id: str, status: int = 200,
                  limits: Limits | None = None) -> None:
