@@ -98,7 +98,8 @@ def _create_engine(url: str, synchronous: Synchronous) -> Engine:
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise AuditError("the audit database must be a file: an in-memory database loses every record")
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not parsed.query.get("uri"):  # a file: URI (mode=ro, ...) names an existing file
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas(synchronous))
         return engine

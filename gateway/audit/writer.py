@@ -135,7 +135,8 @@ class AuditWriter:
     def _start(self, divergence: list[str]) -> None:
         at = datetime.now(UTC)
         # Kept from a run whose database failed at shutdown; "replay" items are not kept again if this fails.
-        items = [Pending("replay", None, entry=entry) for entry in _read_unwritten(self._state.root / _UNWRITTEN)]
+        items = [Pending("replay", None, entry.request_id, entry)
+                 for entry in _read_unwritten(self._state.root / _UNWRITTEN)]
         if divergence:
             log.critical("UNSAFE: continuing an audit chain that diverged from its witness: %s", "; ".join(divergence))
             items.append(Pending("event", None, entry=event_entry(
