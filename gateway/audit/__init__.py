@@ -18,8 +18,8 @@ checkpoints also go to a witness file in the state folder, so a rewritten or tru
 
 from gateway.audit.agents import Agent, AgentStore, add_agent, list_agents, revoke_agent
 from gateway.audit.db import AuditDatabase, default_home, open_database
-from gateway.audit.prune import PruneResult, prune
 from gateway.audit.query import RequestFilter, list_requests, model_loads, request_detail, session_timeline, stats
+from gateway.audit.retention import PruneResult, prune
 from gateway.audit.state import AuditState
 from gateway.audit.storage import Committed
 from gateway.audit.verify import Problem, VerifyReport, verify_audit

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.audit.canonical import GENESIS, canonical_dumps, record_hash
+from gateway.audit.canonical import GENESIS, record_hash
 from gateway.audit.index import clip
 from gateway.audit.models import PruneAnchor, Record
 from gateway.audit.records import Entry
@@ -53,7 +53,7 @@ def link(
     seq, prev = head.seq, head.hash
     for entry in entries:
         seq += 1
-        data_text = canonical_dumps(entry.data)
+        data_text = entry.data_text
         request_id, session = clip(entry.request_id, 128), clip(entry.session)
         digest = record_hash(instance=instance_id, seq=seq, kind=entry.kind, at=entry.at, request_id=request_id,
                              session=session, prev=prev, data_text=data_text)

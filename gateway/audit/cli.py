@@ -20,8 +20,8 @@ from rich.table import Table
 from attest.errors import AttestError
 from attest.keys import PublicKey, load_public_key
 from gateway.audit.db import AuditDatabase, default_home, open_database
-from gateway.audit.prune import prune as prune_log
 from gateway.audit.query import EXPORT_COLUMNS, RequestFilter, iter_requests, list_requests, request_detail, stats
+from gateway.audit.retention import prune as prune_log
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
 from gateway.errors import AuditError, AuditTampered

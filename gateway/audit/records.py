@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from gateway.audit.canonical import canonical_dumps
 from gateway.audit.redact import redact_bytes, redact_headers, redact_text
 from gateway.events import RequestEvent, ResponseEvent
 from gateway.findings import Finding, decide
@@ -40,15 +41,22 @@ DEFAULT_BODY_CAP = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A record ready to be chained: its content and the bodies it refers to."""
+    """A record ready to be chained: its content (and its canonical text) and the bodies it refers to."""
 
     kind: RecordKind
     at: datetime
     data: dict[str, Any]
+    data_text: str
     request_id: str | None = None
     session: str | None = None
     bodies: tuple[tuple[str, bytes], ...] = ()
     """(sha256, content) of the redacted, capped bodies ``data`` refers to."""
+
+    @classmethod
+    def of(cls, kind: RecordKind, at: datetime, data: dict[str, Any], request_id: str | None = None,
+           session: str | None = None, bodies: tuple[tuple[str, bytes], ...] = ()) -> Entry:
+        """An entry whose text is ``data``'s canonical JSON; ValueError if it has none."""
+        return cls(kind, at, data, canonical_dumps(data), request_id, session, bodies)
 
 
 def request_entry(
@@ -61,23 +69,23 @@ def request_entry(
     path, found = redact_text(event.path)
     counts.update(found)
     data = {
-        "request_id": event.request_id,
-        "agent": event.agent,
-        "session": event.session,
+        "request_id": _text(event.request_id),
+        "agent": _text(event.agent),
+        "session": _text(event.session),
         "direction": event.direction,
         "protocol": event.protocol,
-        "method": event.method,
-        "scheme": event.scheme,
-        "host": event.host,
+        "method": _text(event.method),
+        "scheme": _text(event.scheme),
+        "host": _text(event.host),
         "port": event.port,
         "path": path,
-        "model": event.model,
+        "model": _text(event.model),
         "stream": event.stream,
-        "mcp_method": event.mcp_method,
-        "tool_call": event.tool_call.name if event.tool_call else None,
-        "tools_offered": sorted({t.name for t in event.tools}),
+        "mcp_method": _text(event.mcp_method),
+        "tool_call": _text(event.tool_call.name) if event.tool_call else None,
+        "tools_offered": sorted({_text(t.name) for t in event.tools}),
         "tool_results": len(event.tool_results),
-        "parse_error": event.parse_error,
+        "parse_error": _text(event.parse_error),
         "decision": decide(tuple(findings)),
         "findings": _findings(findings, counts),
         "headers": _headers(headers, counts),
@@ -85,7 +93,7 @@ def request_entry(
         "body": body_ref,
     }
     data["redactions"] = dict(sorted(counts.items()))
-    return Entry("request", at, _clean(data), event.request_id, event.session, bodies)
+    return Entry.of("request", at, data, data["request_id"], data["session"], bodies)
 
 
 def response_entry(
@@ -101,30 +109,30 @@ def response_entry(
         error, found = redact_text(event.error)
         counts.update(found)
     data = {
-        "request_id": event.request_id,
+        "request_id": _text(event.request_id),
         "protocol": event.protocol,
         "status": event.status,
         "latency_us": latency_us,
         "decision": decide(tuple(findings)),
         "findings": _findings(findings, counts),
-        "tool_calls": sorted({c.name for c in event.tool_calls}),
+        "tool_calls": sorted({_text(c.name) for c in event.tool_calls}),
         "usage": (
             {"prompt_tokens": event.usage.prompt_tokens, "completion_tokens": event.usage.completion_tokens}
             if event.usage else None
         ),
-        "finish_reason": event.finish_reason,
+        "finish_reason": _text(event.finish_reason),
         "error": error,
         "headers": _headers(headers, counts),
         "body_size": len(body) if body is not None else event.body_size,
         "body": body_ref,
     }
     data["redactions"] = dict(sorted(counts.items()))
-    return Entry("response", at, _clean(data), event.request_id, session, bodies)
+    return Entry.of("response", at, data, data["request_id"], session, bodies)
 
 
 def model_load_entry(load_record_json: Mapping[str, Any], *, at: datetime) -> Entry:
     """An engine model load (``LoadRecord.to_json()``), kept whole: it is the engine's own evidence."""
-    return Entry("model_load", at, _clean(dict(load_record_json)))
+    return Entry.of("model_load", at, dict(load_record_json))
 
 
 def event_entry(
@@ -136,7 +144,7 @@ def event_entry(
         raise ValueError("an event kind is 1 to 64 characters")
     content = {"event": kind, "agent": agent, "session": session, "request_id": request_id,
                "details": dict(data or {})}
-    return Entry("event", at, _clean(content), request_id, session)
+    return Entry.of("event", at, content, request_id, session)
 
 
 def _body(raw: bytes | None, cap: int, counts: Counter[str]) -> tuple[dict[str, Any] | None, tuple]:
@@ -168,24 +176,20 @@ def _findings(findings: Sequence[Finding], counts: Counter[str]) -> list[dict[st
             counts.update(found)
             evidence.append(text)
         out.append({
-            "rule": f.rule, "action": f.action, "reason": reason, "severity": f.severity,
+            "rule": _text(f.rule), "action": f.action, "reason": reason, "severity": f.severity,
             "score": round(f.score, 4), "evidence": evidence, "source": f.source, "error": f.error,
         })
     return out
 
 
 def _headers(headers: Headers, counts: Counter[str]) -> list[list[str]]:
-    pairs, found = redact_headers(headers)
+    pairs, found = redact_headers((_text(name), value) for name, value in headers)
     counts.update(found)
     return pairs
 
 
-def _clean(value: Any) -> Any:
+def _text(value: str | None) -> str | None:
     """Text from the wire made storable: lone surrogates (mitmproxy's undecodable bytes) become U+FFFD."""
-    if isinstance(value, str):
-        return value if value.isascii() else value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+    if value is None or value.isascii():
+        return value
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

@@ -84,7 +84,7 @@ def _replace(kind: str, match: re.Match[bytes], counts: Counter[str]) -> bytes:
 
 def redact_text(text: str) -> tuple[str, dict[str, int]]:
     """``redact_bytes`` for a string (a path, a header value, a finding's evidence)."""
-    result = redact_bytes(text.encode("utf-8", "surrogateescape"))
+    result = redact_bytes(text.encode("utf-8", "surrogatepass"))
     return result.value.decode("utf-8", "replace"), result.counts
 
 

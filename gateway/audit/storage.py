@@ -6,50 +6,23 @@ or not at all.
 
 from __future__ import annotations
 
-import concurrent.futures
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.audit.chain import link
 from gateway.audit.index import columns, fold_response, request_row, row_from_columns
 from gateway.audit.models import AuditInstance, Body, Record, RequestIndex, RequestRule, RequestTool
+from gateway.audit.pending import Committed, Pending, Row, settle_all
 from gateway.audit.records import Entry, event_entry
 from gateway.audit.state import AuditState, Head
 from gateway.errors import AuditError, AuditUnavailable
 
-__all__ = ["Batch", "Committed", "Pending", "fetch_rows", "register_instance", "write_entries"]
-
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """Where a record landed: its row id and its place in the chain."""
-
-    id: int
-    seq: int
-    hash: str
-
-
-class Pending:
-    """A record waiting for the writer: built (redacted, canonicalised) on the writer thread, not the loop.
-
-    ``build`` gets the request's index row when the record is a response (None if the request is unknown).
-    """
-
-    __slots__ = ("build", "entry", "future", "kind", "request_id")
-
-    def __init__(self, kind: str, build: Callable[[Row | None], Entry] | None, request_id: str | None = None,
-                 entry: Entry | None = None) -> None:
-        self.kind, self.build, self.request_id, self.entry = kind, build, request_id, entry
-        self.future: concurrent.futures.Future[Committed] = concurrent.futures.Future()
-
+__all__ = ["Batch", "fetch_rows", "register_instance", "write_entries"]
 
 @dataclass
 class Batch:
@@ -89,8 +62,8 @@ def write_entries(
     if stopping:
         entries.append(event_entry("gateway.stop", at=at, data={"instance": state.instance_id}))
     if checkpoint:
-        entries.append(Entry("checkpoint", at, {"through_seq": head.seq + len(entries), "reason": checkpoint,
-                                                "records": since_checkpoint + len(entries)}))
+        entries.append(Entry.of("checkpoint", at, {"through_seq": head.seq + len(entries), "reason": checkpoint,
+                                                   "records": since_checkpoint + len(entries)}))
     if not entries:
         return Batch(head)
     if state.database_id is None:
@@ -98,7 +71,8 @@ def write_entries(
     rows, new_head = link(entries, head, instance_id=state.instance_id, database_id=state.database_id,
                           sign=state.sign)
     _insert_bodies(session, {digest: content for e in entries for digest, content in e.bodies})
-    ids = list(session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows))
+    log = Record.__table__
+    ids = list(session.scalars(log.insert().returning(log.c.id, sort_by_parameter_order=True), rows))
     batch = Batch(new_head)
     _index(session, entries, ids, rows, bases, batch)
     batch.committed = [(item, Committed(ids[n], rows[n]["seq"], rows[n]["hash"])) for n, item in enumerate(live)]
@@ -120,7 +94,7 @@ def _build(item: Pending, bases: Mapping[str, Row]) -> bool:
     try:
         item.entry = item.build(bases.get(item.request_id) if item.request_id else None)
     except (ValueError, TypeError, KeyError) as exc:  # a record that has no canonical form: refuse its request
-        item.future.set_exception(AuditUnavailable(f"this {item.kind} cannot be recorded: {exc}"))
+        settle_all([(item, AuditUnavailable(f"this {item.kind} cannot be recorded: {exc}"))])
         item.kind, item.build = "failed", None
         return False
     return True
@@ -153,17 +127,19 @@ def _index(session: Session, entries: Sequence[Entry], ids: Sequence[int], rows:
                 continue  # a response to a request this database never saw (pruned, or never recorded)
             folded[rid] = fold_response(base, record_id, entry.data)
             _children(base, folded[rid], tools, rules, new=False)
+    index = RequestIndex.__table__
     if new_rows:
-        session.execute(insert(RequestIndex), [columns(r) for r in new_rows])
+        session.execute(index.insert(), [columns(r) for r in new_rows])
     if folded:
-        session.execute(update(RequestIndex), [columns(r) for r in folded.values()])
+        changed = [columns(r) | {"row_id": r["id"]} for r in folded.values()]
+        session.execute(index.update().where(index.c.id == bindparam("row_id")), changed)
         for rid in folded:
             batch.opened.pop(rid, None)
             batch.closed.append(rid)
     if tools:
-        session.execute(insert(RequestTool), tools)
+        session.execute(RequestTool.__table__.insert(), tools)
     if rules:
-        session.execute(insert(RequestRule), rules)
+        session.execute(RequestRule.__table__.insert(), rules)
 
 
 def _children(before: Row, after: Row, tools: list[Row], rules: list[Row], *, new: bool) -> None:

@@ -34,7 +34,7 @@ from gateway.audit.chain import chain_start
 from gateway.audit.db import AuditDatabase
 from gateway.audit.index import fold_response, request_row, row_from_columns
 from gateway.audit.models import AuditInstance, Body, PruneAnchor, Record, RequestIndex, RequestRule, RequestTool
-from gateway.audit.prune import anchor_message
+from gateway.audit.retention import anchor_message
 from gateway.audit.state import AuditState, Head, seal_message
 from gateway.errors import AuditTampered
 

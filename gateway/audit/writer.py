@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.chain import load_head
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
+from gateway.audit.pending import Committed, Pending, Row, settle_all
 from gateway.audit.records import (
     DEFAULT_BODY_CAP,
     Entry,
@@ -40,7 +41,7 @@ from gateway.audit.records import (
     response_entry,
 )
 from gateway.audit.state import AuditState, Head
-from gateway.audit.storage import Committed, Pending, Row, register_instance, write_entries
+from gateway.audit.storage import register_instance, write_entries
 from gateway.audit.verify import start_problems
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent
@@ -147,7 +148,7 @@ class AuditWriter:
             self._queue.put(item)
         try:
             for item in items:
-                item.future.result(timeout=self._config.commit_timeout_s * 2)
+                item.future.result(timeout=self._config.commit_timeout_s * 2)  # type: ignore[call-arg]
         except (AuditUnavailable, concurrent.futures.TimeoutError) as exc:
             self.close(raise_unwritten=False)
             raise AuditUnavailable(f"the audit database cannot be written at start: {exc}") from None
@@ -162,8 +163,8 @@ class AuditWriter:
         """Return once the request's record is committed; AuditUnavailable (answer 503) if it cannot be."""
         at, headers = datetime.now(UTC), list(headers)
         cap = self._config.body_cap
-        return await self._submit(Pending("request", lambda _base: request_entry(
-            event, findings, at=at, body=body, headers=headers, body_cap=cap), event.request_id))
+        return await self._submit("request", lambda _base: request_entry(
+            event, findings, at=at, body=body, headers=headers, body_cap=cap), event.request_id)
 
     def record_response(
         self, event: ResponseEvent, findings: Sequence[Finding] = (), *, body: bytes | None = None,
@@ -186,12 +187,12 @@ class AuditWriter:
 
         item = Pending("response", build, event.request_id)
         self._enqueue(item)
-        return item.future
+        return item.future  # type: ignore[return-value]
 
     async def record_model_load(self, load_record_json: Mapping[str, Any]) -> Committed:
         """Record an engine model load (``LoadRecord.to_json()``), loaded or refused."""
         at = datetime.now(UTC)
-        return await self._submit(Pending("model_load", lambda _base: model_load_entry(load_record_json, at=at)))
+        return await self._submit("model_load", lambda _base: model_load_entry(load_record_json, at=at))
 
     async def record_event(
         self, kind: str, *, data: Mapping[str, Any] | None = None, request_id: str | None = None,
@@ -199,14 +200,15 @@ class AuditWriter:
     ) -> Committed:
         """Record an approval or an integrity event (``kind`` such as ``approval.granted``)."""
         at = datetime.now(UTC)
-        return await self._submit(Pending("event", lambda _base: event_entry(
-            kind, at=at, data=data, request_id=request_id, agent=agent, session=session), request_id))
+        return await self._submit("event", lambda _base: event_entry(
+            kind, at=at, data=data, request_id=request_id, agent=agent, session=session), request_id)
 
-    async def _submit(self, item: Pending) -> Committed:
+    async def _submit(self, kind: str, build: Callable[[Row | None], Entry], request_id: str | None = None,
+                      ) -> Committed:
+        item = Pending(kind, build, request_id, loop=asyncio.get_running_loop())
         self._enqueue(item)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(item.future)),
-                                          self._config.commit_timeout_s)
+            return await asyncio.wait_for(item.future, self._config.commit_timeout_s)  # type: ignore[arg-type]
         except TimeoutError:
             raise AuditUnavailable(
                 f"the audit record was not committed within {self._config.commit_timeout_s:g}s"
@@ -325,8 +327,7 @@ class AuditWriter:
         self._since_checkpoint += len(result.committed)
         if result.checkpoint is not None:
             self._witness(result.checkpoint)
-        for item, committed in result.committed:
-            _settle(item.future, committed)
+        settle_all(result.committed)
 
     def _witness(self, checkpoint: tuple[int, str, datetime, str]) -> None:
         seq, digest, at, seal = checkpoint
@@ -348,21 +349,9 @@ class AuditWriter:
         if self._failing is None:
             log.error("the audit database cannot be written; requests are refused: %s", reason)
         self._failing = reason
-        for item in items:
-            if item.kind == "response":
-                self._retry.append(item)
-            else:
-                _settle(item.future, AuditUnavailable(f"the audit database cannot be written: {reason}"))
-
-
-def _settle(future: concurrent.futures.Future[Committed], outcome: Committed | BaseException) -> None:
-    try:
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-    except concurrent.futures.InvalidStateError:
-        pass  # settled already: a build error, or a start-up item reported once
+        self._retry += [item for item in items if item.kind == "response"]
+        error = AuditUnavailable(f"the audit database cannot be written: {reason}")
+        settle_all((item, error) for item in items if item.kind != "response")
 
 
 def _reason(exc: BaseException) -> str:
@@ -372,7 +361,8 @@ def _reason(exc: BaseException) -> str:
 
 def _keep_unwritten(path: Path, entries: list[Entry]) -> None:
     lines = [json.dumps({
-        "kind": e.kind, "at": e.at.isoformat(), "request_id": e.request_id, "session": e.session, "data": e.data,
+        "kind": e.kind, "at": e.at.isoformat(), "request_id": e.request_id, "session": e.session,
+        "data": e.data_text,
         "bodies": [[digest, base64.b64encode(content).decode()] for digest, content in e.bodies],
     }, sort_keys=True) for e in entries]
     try:
@@ -396,8 +386,9 @@ def _read_unwritten(path: Path) -> list[Entry]:
     for number, line in enumerate(raw.splitlines(), 1):
         try:
             d = json.loads(line)
-            entries.append(Entry(d["kind"], datetime.fromisoformat(d["at"]), d["data"], d["request_id"],
-                                 d["session"], tuple((k, base64.b64decode(v)) for k, v in d["bodies"])))
+            bodies = tuple((k, base64.b64decode(v)) for k, v in d["bodies"])
+            entries.append(Entry(d["kind"], datetime.fromisoformat(d["at"]), json.loads(d["data"]), d["data"],
+                                 d["request_id"], d["session"], bodies))
         except (ValueError, KeyError, TypeError) as exc:
             raise AuditError(f"{path} line {number} is malformed ({exc}); move it aside to start") from None
     return entries
