@@ -98,10 +98,10 @@ def list_command(
     """Requests newest first, with their decision, status and findings."""
     filters = _filters(agent, session, decision, rule, tool, model, host, since, until, search)
     with open_for_cli(audit_db) as db, db.sessions() as s:
-        rows = list_requests(s, filters, before=before, limit=limit)
-    more = rows[-1]["id"] if len(rows) == limit else None
+        page = list_requests(s, filters, before=before, limit=limit)
+    rows, more = page.rows, page.next_before
     if as_json:
-        typer.echo(json.dumps({"ok": True, "requests": rows, "next_before": more}, indent=2))
+        typer.echo(json.dumps({"ok": True} | page.to_json(), indent=2))
         return
     table = Table(box=None, pad_edge=False, highlight=False)
     for column in ("id", "at", "agent", "decision", "status", "ms", "request", "model", "tools", "rules"):

@@ -3,6 +3,8 @@
 Lists are newest first, ordered by ``(at, id)`` and paged by keyset: the next page is "before this
 id", so page 1000 costs what page 1 does. Each filter has an index that starts with its column and
 ends with ``(at, id)``; the tool and rule filters walk their own tables' indexes in the same order.
+Free text has no index: a page with ``text`` looks at most ``TEXT_WINDOW`` rows (after the other
+filters) and says where it stopped, so a rare word costs a few pages, never one unbounded scan.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from gateway.audit.models import Body, Record, RequestIndex, RequestRule, RequestTool
 from gateway.errors import AuditError
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "TEXT_WINDOW",
+    "Page",
     "RequestFilter",
     "iter_requests",
     "list_requests",
@@ -36,7 +40,10 @@ EXPORT_COLUMNS = (
     "request_size", "response_size", "prompt_tokens", "completion_tokens", "request_body", "response_body",
 )
 _DECISIONS = ("allow", "alert", "block")
+_TEXT_COLUMNS = ("host", "path", "model", "agent", "session", "request_id", "tools", "rules")
 _MAX_PAGE = 1000
+TEXT_WINDOW = 20_000
+"""Rows a free-text page examines at most."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,17 @@ class RequestFilter:
                 raise AuditError("give times with a timezone (e.g. 2025-01-31T00:00:00Z)")
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of requests, and where the next one starts (None: there is no more)."""
+
+    rows: list[dict[str, Any]]
+    next_before: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.rows, "next_before": self.next_before}
+
+
 def _summary(row: RequestIndex) -> dict[str, Any]:
     return {c: (getattr(row, c).isoformat() if c == "at" else getattr(row, c)) for c in EXPORT_COLUMNS}
 
@@ -88,10 +106,6 @@ def _query(filters: RequestFilter, before: int | None, session: Session) -> Sele
         query = query.where(at >= filters.since)
     if filters.until is not None:
         query = query.where(at < filters.until)
-    if filters.text:
-        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(*(getattr(RequestIndex, c).ilike(pattern, escape="\\") for c in (
-            "host", "path", "model", "agent", "session", "request_id", "tools", "rules"))))
     if before is not None:
         cursor_at = session.scalar(select(RequestIndex.at).where(RequestIndex.id == before))
         if cursor_at is None:
@@ -101,12 +115,25 @@ def _query(filters: RequestFilter, before: int | None, session: Session) -> Sele
 
 
 def list_requests(session: Session, filters: RequestFilter | None = None, *, before: int | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
-    """One page of requests, newest first; pass the last row's ``id`` as ``before`` for the next page."""
+                  limit: int = 50) -> Page:
+    """One page of requests, newest first; pass ``next_before`` as ``before`` for the next page."""
     if not 1 <= limit <= _MAX_PAGE:
         raise AuditError(f"a page holds 1 to {_MAX_PAGE} rows")
-    rows = session.scalars(_query(filters or RequestFilter(), before, session).limit(limit))
-    return [_summary(row) for row in rows]
+    filters = filters or RequestFilter()
+    query = _query(filters, before, session)
+    if not filters.text:
+        rows = [_summary(row) for row in session.scalars(query.limit(limit))]
+        return Page(rows, rows[-1]["id"] if len(rows) == limit else None)
+    window = query.limit(TEXT_WINDOW).subquery()
+    matched = aliased(RequestIndex, window)
+    pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    text = or_(*(getattr(matched, c).ilike(pattern, escape="\\") for c in _TEXT_COLUMNS))
+    rows = [_summary(row) for row in session.scalars(
+        select(matched).where(text).order_by(matched.at.desc(), matched.id.desc()).limit(limit))]
+    if len(rows) == limit:
+        return Page(rows, rows[-1]["id"])
+    # Fewer matches than asked: the next page starts after the window, if the window was full.
+    return Page(rows, session.scalar(query.with_only_columns(RequestIndex.id).offset(TEXT_WINDOW - 1).limit(1)))
 
 
 def iter_requests(session: Session, filters: RequestFilter | None = None, *,
@@ -114,11 +141,11 @@ def iter_requests(session: Session, filters: RequestFilter | None = None, *,
     """Every matching request, newest first, a page at a time (for export)."""
     before = None
     while True:
-        rows = list_requests(session, filters, before=before, limit=page)
-        yield from rows
-        if len(rows) < page:
+        result = list_requests(session, filters, before=before, limit=page)
+        yield from result.rows
+        if result.next_before is None:
             return
-        before = rows[-1]["id"]
+        before = result.next_before
 
 
 def _record(row: Record) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from gateway.audit.canonical import canonical_dumps
+from gateway.audit.index import clip
 from gateway.audit.redact import redact_bytes, redact_headers, redact_text
 from gateway.events import RequestEvent, ResponseEvent
 from gateway.findings import Finding, decide
@@ -29,6 +30,7 @@ __all__ = [
     "event_entry",
     "model_load_entry",
     "request_entry",
+    "request_key",
     "response_entry",
 ]
 
@@ -186,6 +188,11 @@ def _headers(headers: Headers, counts: Counter[str]) -> list[list[str]]:
     pairs, found = redact_headers((_text(name), value) for name, value in headers)
     counts.update(found)
     return pairs
+
+
+def request_key(request_id: str) -> str:
+    """A request id as the chain's ``request_id`` column and the index hold it."""
+    return clip(_text(request_id), 128) or ""
 
 
 def _text(value: str | None) -> str | None:

@@ -138,7 +138,7 @@ class AuditState:
 
     def acquire_writer_lock(self) -> None:
         """Exclusive for the process's lifetime; AuditError when another writer holds it."""
-        handle = open(self.root / "writer.lock", "a+b")  # noqa: SIM115 - held until release_writer_lock
+        handle = open(self.root / "writer.lock", "a+b")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -147,7 +147,8 @@ class AuditState:
                              f"({self.root / 'writer.lock'} is locked)") from None
         self._lock = handle
 
-    def release_writer_lock(self) -> None:
+    def close(self) -> None:
+        """Release the writer lock and the head file."""
         if self._head is not None:
             self._head.close()
             self._head = None

@@ -38,6 +38,7 @@ from gateway.audit.records import (
     event_entry,
     model_load_entry,
     request_entry,
+    request_key,
     response_entry,
 )
 from gateway.audit.state import AuditState, Head
@@ -127,7 +128,7 @@ class AuditWriter:
                 raise AuditTampered(problems)
             writer = cls(db, state, config)
         except BaseException:
-            state.release_writer_lock()
+            state.close()
             db.close()
             raise
         writer._start([str(p) for p in problems])
@@ -136,7 +137,7 @@ class AuditWriter:
     def _start(self, divergence: list[str]) -> None:
         at = datetime.now(UTC)
         # Kept from a run whose database failed at shutdown; "replay" items are not kept again if this fails.
-        items = [Pending("replay", None, entry.request_id, entry)
+        items = [Pending("replay", None, entry.request_id and request_key(entry.request_id), entry)
                  for entry in _read_unwritten(self._state.root / _UNWRITTEN)]
         if divergence:
             log.critical("UNSAFE: continuing an audit chain that diverged from its witness: %s", "; ".join(divergence))
@@ -185,7 +186,7 @@ class AuditWriter:
                                   session=request["session"] if request else None, body=body, headers=headers,
                                   body_cap=cap)
 
-        item = Pending("response", build, event.request_id)
+        item = Pending("response", build, request_key(event.request_id))
         self._enqueue(item)
         return item.future  # type: ignore[return-value]
 
@@ -238,7 +239,7 @@ class AuditWriter:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
-        self._state.release_writer_lock()
+        self._state.close()
         self._db.close()
         if self._retry:
             path = self._state.root / _UNWRITTEN

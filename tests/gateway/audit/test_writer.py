@@ -184,3 +184,25 @@ def test_start_refuses_a_database_behind_its_witness(audit_url: str, home: Path)
     writer.close()
     divergence = [json.loads(r.data) for r in records(audit_url, "event") if "divergence" in r.data]
     assert divergence and divergence[0]["details"]["unsafe_continue"] is True
+
+
+def test_oversized_and_odd_wire_values_are_recorded_not_refused(audit_url: str, home: Path) -> None:
+    writer = AuditWriter.open(audit_url, home=home)
+    odd = request_event(1, request_id="r" * 300, session="s" * 1000, host="h\x00" * 200, path="/" + "p" * 20000,
+                        method="PROPFIND-EXTENDED-X", model="m\udcff" * 100, tool_call=ToolCall(name="t\x00" * 300))
+
+    async def run() -> None:
+        await writer.record_request(odd, [BLOCK], body=b"\xff\xfe\x00 not utf-8" * 1000,
+                                    headers=[("X-\x00", "\udcff" * 10)])
+        await asyncio.wrap_future(writer.record_response(response_event(1, request_id="r" * 300,
+                                                                        finish_reason="\x00")))
+
+    asyncio.run(run())
+    writer.close()
+    db = open_database(audit_url)
+    with db.sessions() as s:
+        row = s.scalars(select(RequestIndex)).one()
+        assert len(row.session) == 256 and "\x00" not in row.host and row.status == 200
+        assert json.loads(s.scalars(select(Record.data).where(Record.kind == "request")).one())["session"] == "s" * 1000
+    verify_audit(db, state=AuditState.open(home, create=False))
+    db.close()
