@@ -170,13 +170,17 @@ def verify(
 ) -> None:
     """Check the hash chain, seals, witness, prune anchors, index and bodies. Exit 1 if anything is wrong."""
     state = _state(state_dir, required=False)
+    note = None
     with open_for_cli(audit_db) as db:
+        if state is not None and state_dir is None and audit_db is not None and state.database_id != db.database_id:
+            # The default state folder belongs to the default database; for another one, say so, never guess.
+            state, note = None, f"{state.root} belongs to another audit database: give --state-dir"
         try:
             report = verify_audit(db, state=state, trusted_keys=_trusted(trust_key))
         except AuditTampered as exc:
             _tampered(exc, as_json)
     if as_json:
-        typer.echo(json.dumps({"ok": True} | report.to_json(), indent=2))
+        typer.echo(json.dumps({"ok": True, "note": note} | report.to_json(), indent=2))
         return
     out = Console(highlight=False)
     records = sum(i.records for i in report.instances)
@@ -185,7 +189,8 @@ def verify(
     for i in report.instances:
         out.print(f"   {i.instance}: seq {i.first_seq}..{i.last_seq}, {i.seals} seals (key from {i.key})")
     if report.witness_entries is None:
-        out.print("   [yellow]no state folder: truncation of the tail was not checked[/]")
+        out.print(f"   [yellow]no state folder ({escape(note or 'none found')}): truncation of the tail was not "
+                  "checked[/]")
 
 
 def _tampered(exc: AuditTampered, as_json: bool) -> None:

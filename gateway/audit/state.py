@@ -17,6 +17,7 @@ import base64
 import fcntl
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -169,17 +170,21 @@ class AuditState:
 
     def read_head(self) -> Head | None:
         """The head last written for the bound database; None if there is none."""
-        try:
-            raw = (self.root / "head").read_bytes()
-        except FileNotFoundError:
-            return None
-        try:
-            document = json.loads(raw)
-            if document["database"] != self.database_id:
+        for attempt in range(3):  # a read racing the writer's overwrite can see half of it
+            try:
+                raw = (self.root / "head").read_bytes()
+            except FileNotFoundError:
                 return None
-            return Head(int(document["seq"]), str(document["hash"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuditError(f"{self.root / 'head'} is malformed: {exc}") from None
+            try:
+                document = json.loads(raw)
+                if document["database"] != self.database_id:
+                    return None
+                return Head(int(document["seq"]), str(document["hash"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                if attempt == 2:
+                    raise AuditError(f"{self.root / 'head'} is malformed: {exc}") from None
+                time.sleep(0.01)
+        return None
 
     def append_witness(self, seq: int, record_hash: str, at: datetime, seal: str) -> None:
         """Append a checkpoint to the witness file and fsync it before returning."""

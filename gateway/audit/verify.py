@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -99,7 +100,7 @@ def verify_audit(
     problems: list[Problem] = []
     reports = []
     witness_count = None
-    with db.sessions() as session:
+    with _snapshot(db) as session:
         if state is not None:
             witness_count, witness_problems = _witness_problems(session, state, db.database_id)
             problems += witness_problems
@@ -117,6 +118,20 @@ def verify_audit(
         problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
         raise AuditTampered(problems)
     return VerifyReport(db.database_id, reports, requests, bodies, witness_count)
+
+
+@contextmanager
+def _snapshot(db: AuditDatabase) -> Iterator[Session]:
+    """One read transaction for the whole verification, so that a gateway writing meanwhile (a response
+    completing an index row between two queries) is never mistaken for tampering."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN")  # pysqlite starts none for reads; WAL keeps the snapshot
+        else:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with Session(bind=connection) as session:
+            yield session
+        connection.rollback()
 
 
 def start_problems(session: Session, state: AuditState) -> list[Problem]:
@@ -245,7 +260,9 @@ def _witness_problems(session: Session, state: AuditState, database_id: str) -> 
         return 0, [Problem("database", f"the state folder {state.root} is bound to {bound}, not to this database "
                            f"({database_id}): the database was replaced, or give the right state folder")]
     instance = state.instance_id
+    # The files first: the writer updates them after its commits, so the database read next is never behind.
     entries, malformed = state.read_witness()
+    head = state.read_head()
     problems = [Problem("witness", reason, instance) for reason in malformed]
     start, _anchor = chain_start(session, instance)
     last_seq = session.scalar(select(func.max(Record.seq)).where(Record.instance_id == instance))
@@ -260,7 +277,6 @@ def _witness_problems(session: Session, state: AuditState, database_id: str) -> 
                                     entry.seq))
             continue
         claims.append((f"the witness checkpoint (line {entry.line})", Head(entry.seq, entry.hash)))
-    head = state.read_head()
     if head is not None:
         claims.append(("the head file", head))
     for source, claim in claims:

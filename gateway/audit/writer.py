@@ -12,6 +12,7 @@ next start: none is dropped.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import concurrent.futures
 import json
@@ -73,6 +74,15 @@ class WriterConfig:
     """Requests awaiting their response that the writer remembers (session, timing) before the oldest are
     looked up in the database instead."""
 
+    def __post_init__(self) -> None:
+        if self.synchronous not in ("FULL", "NORMAL"):
+            raise AuditError(f"synchronous must be FULL or NORMAL, not {self.synchronous!r}")
+        for name in ("max_batch", "checkpoint_every", "body_cap", "max_open_requests"):
+            if getattr(self, name) < 1:
+                raise AuditError(f"{name} must be at least 1")
+        if self.checkpoint_interval_s <= 0 or self.commit_timeout_s <= 0:
+            raise AuditError("checkpoint_interval_s and commit_timeout_s must be positive")
+
 
 @dataclass(frozen=True, slots=True)
 class WriterStats:
@@ -99,6 +109,7 @@ class AuditWriter:
         self._failing: str | None = None
         self._thread = threading.Thread(target=self._run, name="modelgate-audit-writer", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # a gateway that exits without closing still flushes its responses
 
     @classmethod
     def open(
@@ -237,6 +248,7 @@ class AuditWriter:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._queue.put(_STOP)
         self._thread.join()
         self._state.close()

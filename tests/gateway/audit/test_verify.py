@@ -238,3 +238,27 @@ def test_a_replaced_database_is_not_verified_against_another_witness(log: str, h
     first = problems(other, home)[0]
     assert first.what == "database" and "bound to" in first.detail
     verifies(log, home)
+
+
+def test_verification_while_the_gateway_writes_finds_nothing(audit_url: str, home: Path) -> None:
+    import threading
+
+    writer = AuditWriter.open(audit_url, home=home, config=small_checkpoints())
+    stop = threading.Event()
+
+    def traffic() -> None:
+        n = 0
+        while not stop.is_set():
+            fill(writer, 8, start=n)
+            n += 8
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        for _ in range(4):
+            verifies(audit_url, home)
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    verifies(audit_url, home)
