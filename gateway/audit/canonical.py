@@ -21,7 +21,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["GENESIS", "canonical_dumps", "format_time", "parse_time", "record_hash"]
+__all__ = ["GENESIS", "canonical_dumps", "format_time", "record_hash"]
 
 GENESIS = "0" * 64
 """The ``prev`` of the first record of every chain."""
@@ -44,11 +44,6 @@ def format_time(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime:
-    """The inverse of ``format_time``."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def record_hash(

@@ -52,10 +52,6 @@ class AuditDatabase:
     database_id: str
     """Made by the first migration; a state folder binds to it, so a swapped database is noticed."""
 
-    @property
-    def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
-
     def close(self) -> None:
         self.engine.dispose()
 
@@ -106,7 +102,10 @@ def _create_engine(url: str, synchronous: Synchronous) -> Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             raise AuditError(f"use the psycopg driver for PostgreSQL: postgresql+psycopg://... (not {url!r})")
-        return create_engine(parsed, connect_args={"connect_timeout": _CONNECT_TIMEOUT_S})
+        # A server that stops answering must fail commits (503), not hang the writer: TCP keepalives.
+        return create_engine(parsed, connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, "keepalives": 1,
+                                                   "keepalives_idle": 5, "keepalives_interval": 2,
+                                                   "keepalives_count": 2})
     raise AuditError(f"unsupported audit database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
 
 

@@ -313,10 +313,11 @@ def _verify_index(session: Session) -> tuple[int, list[Problem]]:
         records = {r.id: r for r in session.execute(select(Record.id, Record.kind, Record.seq, Record.instance_id,
                                                            Record.at, Record.data).where(Record.id.in_(ids)))}
         responses: dict[str, list[Any]] = {}
-        for r in session.execute(select(Record.id, Record.request_id, Record.data).where(
-                Record.kind == "response", Record.request_id.in_([row["request_id"] for row in page]))
-                .order_by(Record.id)):
-            responses.setdefault(r.request_id, []).append(r)
+        # By request id alone, so that the request_id index is the one used (kind is checked here).
+        for r in session.execute(select(Record.id, Record.kind, Record.request_id, Record.data).where(
+                Record.request_id.in_([row["request_id"] for row in page])).order_by(Record.id)):
+            if r.kind == "response":
+                responses.setdefault(r.request_id, []).append(r)
         tools: dict[int, list[str]] = {i: [] for i in ids}
         rules: dict[int, list[str]] = {i: [] for i in ids}
         for t in session.execute(select(RequestTool.request_row_id, RequestTool.tool, RequestTool.at)

@@ -84,3 +84,25 @@ def _raises(store: AgentStore, key: str) -> bool:
     except AuditUnavailable as exc:
         return "could not be read" in exc.reason
     return False
+
+
+def test_the_proxy_shares_the_writers_database(audit_url: str, home: Path) -> None:
+    import asyncio
+
+    from gateway.audit.writer import AuditWriter
+    from tests.gateway.audit.conftest import request_event
+
+    writer = AuditWriter.open(audit_url, home=home)
+    key = add_agent(writer.database, "proxy-bot").key
+    store = AgentStore(writer.database)
+
+    async def serve() -> None:
+        agent = store.lookup(key)
+        assert agent is not None
+        await writer.record_request(request_event(1, agent=agent.name))
+        store.close()
+        await writer.aclose()
+
+    asyncio.run(serve())
+    with pytest.raises(AuditUnavailable, match="closed"):
+        asyncio.run(writer.record_request(request_event(2)))

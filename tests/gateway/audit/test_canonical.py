@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.audit.canonical import GENESIS, canonical_dumps, format_time, parse_time, record_hash
+from gateway.audit.canonical import GENESIS, canonical_dumps, format_time, record_hash
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text()
@@ -56,6 +56,5 @@ def test_the_record_hash_is_sha256_of_the_whole_canonical_record() -> None:
 def test_times_are_utc_with_microseconds_and_need_a_zone() -> None:
     at = datetime(2025, 1, 31, 13, 0, tzinfo=timezone(timedelta(hours=1)))
     assert format_time(at) == "2025-01-31T12:00:00.000000Z"
-    assert parse_time(format_time(at)) == at
     with pytest.raises(ValueError, match="timezone"):
         format_time(datetime(2025, 1, 31))
