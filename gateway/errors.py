@@ -1,20 +1,42 @@
 """Errors of the gateway.
 
     ModelgateError (policies.errors)
-    └── GatewayError                 exit 2: the gateway cannot do what was asked
-        └── ProtocolError            a body, header or stream that cannot be understood
-            ├── SSEError             a server-sent event stream that is malformed or has an oversized event
-            └── SessionHeaderError   an X-Modelgate-Session header that is too long or has unsafe characters
+    └── GatewayError                exit 2: the gateway cannot do what was asked
+        ├── ProtocolError           a body, header or stream that cannot be understood
+        │   ├── SSEError            a server-sent event stream that is malformed or has an oversized event
+        │   └── SessionHeaderError  an X-Modelgate-Session header that is too long or has unsafe characters
+        ├── AuditError              exit 2: the audit database or its state folder is unusable
+        │   │                       (bad URL, unreadable key, a state folder bound to another database)
+        │   ├── AuditUnavailable    the audit database cannot be written now: the proxy answers 503
+        │   └── AuditTampered       exit 1: the log does not verify (modified, deleted, inserted, reordered,
+        │                           truncated records, a bad signature, an index that disagrees with the chain)
+        └── AgentError              exit 2: an agent name that is unknown, taken or malformed
 
-Parsers raise these; the front door (``gateway.protocols``) turns them into an event's ``parse_error``
-or ``error`` so that nothing is lost and the policy decides, not an exception handler.
+Parsers raise ``ProtocolError``; the front door (``gateway.protocols``) turns it into an event's
+``parse_error`` or ``error`` so that nothing is lost and the policy decides, not an exception handler.
+``AuditUnavailable`` is the one the proxy catches on every request: nothing passes unrecorded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from policies.errors import ModelgateError
 
-__all__ = ["GatewayError", "ProtocolError", "SSEError", "SessionHeaderError"]
+if TYPE_CHECKING:
+    from gateway.audit.verify import Problem
+
+__all__ = [
+    "AgentError",
+    "AuditError",
+    "AuditTampered",
+    "AuditUnavailable",
+    "GatewayError",
+    "ProtocolError",
+    "SSEError",
+    "SessionHeaderError",
+]
 
 
 class GatewayError(ModelgateError):
@@ -31,3 +53,26 @@ class SSEError(ProtocolError):
 
 class SessionHeaderError(ProtocolError):
     """A client-chosen session id that is not a short, safe token."""
+
+
+class AuditError(GatewayError):
+    """The audit database or the gateway's audit state cannot be used as configured."""
+
+
+class AuditUnavailable(AuditError):
+    """A record could not be committed (database down, read-only, full, too slow): fail closed."""
+
+
+class AuditTampered(AuditError):
+    """Verification found records that are not the ones the gateway wrote. ``problems[0]`` is the first."""
+
+    exit_code = 1
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"{self.problems[0]}{more}")
+
+
+class AgentError(GatewayError):
+    """An agent cannot be added, found or revoked as asked."""

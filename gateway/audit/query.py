@@ -1,0 +1,225 @@
+"""Reading the audit log the way the review screens and the CLI do: pages, details, timelines, stats.
+
+Lists are newest first, ordered by ``(at, id)`` and paged by keyset: the next page is "before this
+id", so page 1000 costs what page 1 does. Each filter has an index that starts with its column and
+ends with ``(at, id)``; the tool and rule filters walk their own tables' indexes in the same order.
+Free text has no index: a page with ``text`` looks at most ``TEXT_WINDOW`` rows (after the other
+filters) and says where it stopped, so a rare word costs a few pages, never one unbounded scan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from gateway.audit.models import Body, Record, RequestIndex, RequestRule, RequestTool
+from gateway.errors import AuditError
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "TEXT_WINDOW",
+    "Page",
+    "RequestFilter",
+    "iter_requests",
+    "list_requests",
+    "model_loads",
+    "request_detail",
+    "session_timeline",
+    "stats",
+]
+
+EXPORT_COLUMNS = (
+    "id", "request_id", "at", "instance_id", "agent", "session", "direction", "protocol", "method", "host", "path",
+    "model", "decision", "request_decision", "response_decision", "status", "latency_us", "tools", "rules",
+    "request_size", "response_size", "prompt_tokens", "completion_tokens", "request_body", "response_body",
+)
+_DECISIONS = ("allow", "alert", "block")
+_TEXT_COLUMNS = ("host", "path", "model", "agent", "session", "request_id", "tools", "rules")
+_MAX_PAGE = 1000
+TEXT_WINDOW = 20_000
+"""Rows a free-text page examines at most."""
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """What the list screen filters on; every field set must match (free ``text`` matches any column)."""
+
+    agent: str | None = None
+    session: str | None = None
+    decision: str | None = None
+    rule: str | None = None
+    tool: str | None = None
+    model: str | None = None
+    host: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    """Exclusive."""
+    text: str | None = None
+    """A substring of the host, path, model, agent, session, request id, tools or rules (case-insensitive)."""
+
+    def __post_init__(self) -> None:
+        if self.decision is not None and self.decision not in _DECISIONS:
+            raise AuditError(f"decision must be one of {', '.join(_DECISIONS)}, not {self.decision!r}")
+        for value in (self.since, self.until):
+            if value is not None and value.tzinfo is None:
+                raise AuditError("give times with a timezone (e.g. 2025-01-31T00:00:00Z)")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of requests, and where the next one starts (None: there is no more)."""
+
+    rows: list[dict[str, Any]]
+    next_before: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.rows, "next_before": self.next_before}
+
+
+def _summary(row: RequestIndex) -> dict[str, Any]:
+    return {c: (getattr(row, c).isoformat() if c == "at" else getattr(row, c)) for c in EXPORT_COLUMNS}
+
+
+def _query(filters: RequestFilter, before: int | None, session: Session) -> Select[tuple[RequestIndex]]:
+    # The ordering columns are those of the index that the narrowest filter walks.
+    at, row_id = RequestIndex.at, RequestIndex.id
+    query = select(RequestIndex)
+    if filters.tool is not None:
+        query = query.join(RequestTool, and_(RequestTool.request_row_id == RequestIndex.id,
+                                             RequestTool.tool == filters.tool))
+        at, row_id = RequestTool.at, RequestTool.request_row_id
+    if filters.rule is not None:
+        query = query.join(RequestRule, and_(RequestRule.request_row_id == RequestIndex.id,
+                                             RequestRule.rule == filters.rule))
+        if filters.tool is None:
+            at, row_id = RequestRule.at, RequestRule.request_row_id
+    for column in ("agent", "session", "decision", "model", "host"):
+        if (value := getattr(filters, column)) is not None:
+            query = query.where(getattr(RequestIndex, column) == value)
+    if filters.since is not None:
+        query = query.where(at >= filters.since)
+    if filters.until is not None:
+        query = query.where(at < filters.until)
+    if before is not None:
+        cursor_at = session.scalar(select(RequestIndex.at).where(RequestIndex.id == before))
+        if cursor_at is None:
+            raise AuditError(f"no request with id {before} to page from")
+        query = query.where(tuple_(at, row_id) < tuple_(cursor_at, before))
+    return query.order_by(at.desc(), row_id.desc())
+
+
+def list_requests(session: Session, filters: RequestFilter | None = None, *, before: int | None = None,
+                  limit: int = 50) -> Page:
+    """One page of requests, newest first; pass ``next_before`` as ``before`` for the next page."""
+    if not 1 <= limit <= _MAX_PAGE:
+        raise AuditError(f"a page holds 1 to {_MAX_PAGE} rows")
+    filters = filters or RequestFilter()
+    query = _query(filters, before, session)
+    if not filters.text:
+        rows = [_summary(row) for row in session.scalars(query.limit(limit))]
+        return Page(rows, rows[-1]["id"] if len(rows) == limit else None)
+    window = query.limit(TEXT_WINDOW).subquery()
+    matched = aliased(RequestIndex, window)
+    pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    text = or_(*(getattr(matched, c).ilike(pattern, escape="\\") for c in _TEXT_COLUMNS))
+    rows = [_summary(row) for row in session.scalars(
+        select(matched).where(text).order_by(matched.at.desc(), matched.id.desc()).limit(limit))]
+    if len(rows) == limit:
+        return Page(rows, rows[-1]["id"])
+    # Fewer matches than asked: the next page starts after the window, if the window was full.
+    return Page(rows, session.scalar(query.with_only_columns(RequestIndex.id).offset(TEXT_WINDOW - 1).limit(1)))
+
+
+def iter_requests(session: Session, filters: RequestFilter | None = None, *,
+                  page: int = _MAX_PAGE) -> Iterator[dict[str, Any]]:
+    """Every matching request, newest first, a page at a time (for export)."""
+    before = None
+    while True:
+        result = list_requests(session, filters, before=before, limit=page)
+        yield from result.rows
+        if result.next_before is None:
+            return
+        before = result.next_before
+
+
+def _record(row: Record) -> dict[str, Any]:
+    return {"id": row.id, "instance_id": row.instance_id, "seq": row.seq, "kind": row.kind,
+            "at": row.at.isoformat(), "request_id": row.request_id, "session": row.session,
+            "data": json.loads(row.data), "hash": row.hash, "sealed": row.seal is not None}
+
+
+def _body(session: Session, digest: str | None) -> dict[str, Any] | None:
+    if digest is None:
+        return None
+    content = session.scalar(select(Body.content).where(Body.sha256 == digest))
+    if content is None:
+        return {"sha256": digest, "missing": True}
+    return {"sha256": digest, "size": len(content), "text": content.decode("utf-8", "replace")}
+
+
+def request_detail(session: Session, request_row_id: int) -> dict[str, Any]:
+    """A request with every record about it (request, responses, events) and its stored bodies."""
+    row = session.get(RequestIndex, request_row_id)
+    if row is None:
+        raise AuditError(f"no request with id {request_row_id}")
+    records = session.scalars(select(Record).where(Record.request_id == row.request_id).order_by(Record.id))
+    return _summary(row) | {
+        "records": [_record(r) for r in records],
+        "request_body": _body(session, row.request_body),
+        "response_body": _body(session, row.response_body),
+    }
+
+
+def session_timeline(session: Session, session_id: str, *, limit: int = _MAX_PAGE) -> list[dict[str, Any]]:
+    """A session's records in time order: requests, responses, approvals."""
+    rows = session.scalars(select(Record).where(Record.session == session_id)
+                           .order_by(Record.at, Record.id).limit(limit))
+    return [_record(r) for r in rows]
+
+
+def model_loads(session: Session, *, before: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Engine model loads, loaded and refused, newest first."""
+    query = select(Record).where(Record.kind == "model_load")
+    if before is not None:
+        cursor_at = session.scalar(select(Record.at).where(Record.id == before))
+        query = query.where(tuple_(Record.at, Record.id) < tuple_(cursor_at, before))
+    rows = session.scalars(query.order_by(Record.at.desc(), Record.id.desc()).limit(limit))
+    return [_record(r) for r in rows]
+
+
+def stats(session: Session, filters: RequestFilter | None = None, *, top: int = 20) -> dict[str, Any]:
+    """Counts by decision, agent and rule, and latency percentiles, of the requests ``filters`` select."""
+    matching = _query(filters or RequestFilter(), None, session).order_by(None).subquery()
+    total = session.scalar(select(func.count()).select_from(matching)) or 0
+
+    def grouped(column: Any, query: Select[Any]) -> dict[str, int]:
+        counted = query.group_by(column).order_by(func.count().desc(), column).limit(top)
+        return {str(k): v for k, v in session.execute(counted)}
+
+    return {
+        "requests": total,
+        "by_decision": grouped(matching.c.decision, select(matching.c.decision, func.count())),
+        "by_agent": grouped(matching.c.agent, select(matching.c.agent, func.count())),
+        "by_rule": grouped(RequestRule.rule, select(RequestRule.rule, func.count()).join(
+            matching, matching.c.id == RequestRule.request_row_id)),
+        "latency_ms": _percentiles(session, matching.c.latency_us, (50, 99)),
+    }
+
+
+def _percentiles(session: Session, column: Any, points: tuple[int, ...]) -> dict[str, float | None]:
+    known = session.scalar(select(func.count(column))) or 0
+    out: dict[str, float | None] = {}
+    for p in points:
+        if not known:
+            out[f"p{p}"] = None
+            continue
+        rank = min(known - 1, max(0, -(-p * known // 100) - 1))  # nearest-rank percentile
+        value = session.scalar(select(column).where(column.is_not(None)).order_by(column).offset(rank).limit(1))
+        out[f"p{p}"] = round(value / 1000, 3) if value is not None else None
+    return out

@@ -1,0 +1,166 @@
+"""One group commit's worth of writing: records linked and inserted, bodies stored once, the index kept.
+
+The writer thread calls ``write_entries`` inside a transaction; everything here either lands together
+or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.audit.chain import link
+from gateway.audit.index import columns, fold_response, request_row, row_from_columns
+from gateway.audit.models import AuditInstance, Body, Record, RequestIndex, RequestRule, RequestTool
+from gateway.audit.pending import Committed, Pending, Row, settle_all
+from gateway.audit.records import Entry, event_entry
+from gateway.audit.state import AuditState, Head
+from gateway.errors import AuditError, AuditUnavailable
+
+__all__ = ["Batch", "fetch_rows", "register_instance", "write_entries"]
+
+@dataclass
+class Batch:
+    """What a committed transaction changed, for the writer to apply once the commit returned."""
+
+    head: Head
+    committed: list[tuple[Pending, Committed]] = field(default_factory=list)
+    opened: dict[str, Row] = field(default_factory=dict)
+    """Request rows written, by request id: responses to them fold into these without a query."""
+    closed: list[str] = field(default_factory=list)
+    checkpoint: tuple[int, str, datetime, str] | None = None
+    """(seq, hash, at, seal) of the checkpoint record, for the witness file."""
+
+
+def register_instance(session: Session, state: AuditState) -> None:
+    """Record the instance's public key in the database; a different key already there is refused."""
+    known = session.get(AuditInstance, state.instance_id)
+    if known is None:
+        session.add(AuditInstance(instance_id=state.instance_id, public_key=state.public_pem, key_id=state.key_id,
+                                  created_at=datetime.now(UTC)))
+    elif known.public_key.strip() != state.public_pem.strip():
+        raise AuditError(f"the database registers another key for instance {state.instance_id} "
+                         f"({known.key_id}, not {state.key_id}); run `modelgate audit verify`")
+
+
+def write_entries(
+    session: Session, items: Sequence[Pending], head: Head, *, state: AuditState, open_requests: Mapping[str, Row],
+    checkpoint: str | None, stopping: bool, since_checkpoint: int,
+) -> Batch:
+    """Build, link and insert ``items`` after ``head`` (plus a stop event and a checkpoint when due)."""
+    wanted = {i.request_id for i in items if _kind(i) == "response" and i.request_id is not None}
+    bases = {rid: open_requests[rid] for rid in wanted if rid in open_requests}
+    bases |= fetch_rows(session, wanted - bases.keys())
+    live = [item for item in items if _build(item, bases)]
+    entries = [item.entry for item in live if item.entry is not None]
+    at = datetime.now(UTC)
+    if stopping:
+        entries.append(event_entry("gateway.stop", at=at, data={"instance": state.instance_id}))
+    if checkpoint:
+        entries.append(Entry.of("checkpoint", at, {"through_seq": head.seq + len(entries), "reason": checkpoint,
+                                                   "records": since_checkpoint + len(entries)}))
+    if not entries:
+        return Batch(head)
+    if state.database_id is None:
+        raise AuditError(f"the state folder {state.root} is not bound to a database")
+    rows, new_head = link(entries, head, instance_id=state.instance_id, database_id=state.database_id,
+                          sign=state.sign)
+    _insert_bodies(session, {digest: content for e in entries for digest, content in e.bodies})
+    log = Record.__table__
+    ids = list(session.scalars(log.insert().returning(log.c.id, sort_by_parameter_order=True), rows))
+    batch = Batch(new_head)
+    _index(session, entries, ids, rows, bases, batch)
+    batch.committed = [(item, Committed(ids[n], rows[n]["seq"], rows[n]["hash"])) for n, item in enumerate(live)]
+    if checkpoint:
+        last = rows[-1]
+        batch.checkpoint = (last["seq"], last["hash"], last["at"], last["seal"])
+    return batch
+
+
+def _kind(item: Pending) -> str:
+    return item.entry.kind if item.entry is not None else item.kind
+
+
+def _build(item: Pending, bases: Mapping[str, Row]) -> bool:
+    if item.entry is not None:
+        return True
+    if item.build is None:
+        return False
+    try:
+        item.entry = item.build(bases.get(item.request_id) if item.request_id else None)
+    except (ValueError, TypeError, KeyError) as exc:  # a record that has no canonical form: refuse its request
+        settle_all([(item, AuditUnavailable(f"this {item.kind} cannot be recorded: {exc}"))])
+        item.kind, item.build = "failed", None
+        return False
+    return True
+
+
+def _insert_bodies(session: Session, bodies: dict[str, bytes]) -> None:
+    if not bodies:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Body).on_conflict_do_nothing(index_elements=["sha256"])
+    session.execute(statement, [{"sha256": k, "content": v} for k, v in bodies.items()])
+
+
+def _index(session: Session, entries: Sequence[Entry], ids: Sequence[int], rows: Sequence[Row],
+           bases: Mapping[str, Row], batch: Batch) -> None:
+    new_rows: list[Row] = []
+    folded: dict[str, Row] = {}
+    tools: list[Row] = []
+    rules: list[Row] = []
+    for entry, record_id, row in zip(entries, ids, rows, strict=True):
+        if entry.kind == "request":
+            index_row = request_row(record_id, row["instance_id"], row["at"], entry.data)
+            new_rows.append(index_row)
+            batch.opened[index_row["request_id"]] = index_row
+            _children(index_row, index_row, tools, rules, new=True)
+        elif entry.kind == "response" and entry.request_id is not None:
+            rid = row["request_id"]
+            base = folded.get(rid) or batch.opened.get(rid) or bases.get(rid)
+            if base is None:
+                continue  # a response to a request this database never saw (pruned, or never recorded)
+            folded[rid] = fold_response(base, record_id, entry.data)
+            _children(base, folded[rid], tools, rules, new=False)
+    index = RequestIndex.__table__
+    if new_rows:
+        session.execute(index.insert(), [columns(r) for r in new_rows])
+    if folded:
+        changed = [columns(r) | {"row_id": r["id"]} for r in folded.values()]
+        session.execute(index.update().where(index.c.id == bindparam("row_id")), changed)
+        for rid in folded:
+            batch.opened.pop(rid, None)
+            batch.closed.append(rid)
+    if tools:
+        session.execute(RequestTool.__table__.insert(), tools)
+    if rules:
+        session.execute(RequestRule.__table__.insert(), rules)
+
+
+def _children(before: Row, after: Row, tools: list[Row], rules: list[Row], *, new: bool) -> None:
+    for names, key, out in (("tool_names", "tool", tools), ("rule_names", "rule", rules)):
+        added = after[names] if new else sorted(set(after[names]) - set(before[names]))
+        out.extend({"request_row_id": after["id"], key: name, "at": after["at"]} for name in added)
+
+
+def fetch_rows(session: Session, request_ids: set[str]) -> dict[str, Row]:
+    """Index rows (as ``index.request_row`` shapes them) of requests recorded earlier, by request id."""
+    if not request_ids:
+        return {}
+    table = RequestIndex.__table__
+    found = {r["request_id"]: dict(r) for r in session.execute(
+        select(table).where(table.c.request_id.in_(request_ids))).mappings()}
+    if not found:
+        return {}
+    by_id = {row["id"]: row for row in found.values()}
+    names: dict[int, tuple[list[str], list[str]]] = {i: ([], []) for i in by_id}
+    for tool in session.scalars(select(RequestTool).where(RequestTool.request_row_id.in_(by_id))):
+        names[tool.request_row_id][0].append(tool.tool)
+    for rule in session.scalars(select(RequestRule).where(RequestRule.request_row_id.in_(by_id))):
+        names[rule.request_row_id][1].append(rule.rule)
+    return {rid: row_from_columns(row, *names[row["id"]]) for rid, row in found.items()}
