@@ -21,14 +21,13 @@ import os
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from gateway.audit.chain import load_head
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
@@ -70,14 +69,11 @@ class WriterConfig:
     commit_timeout_s: float = 5.0
     """How long ``record_request`` waits for its commit before the request is refused."""
     body_cap: int = DEFAULT_BODY_CAP
-    max_open_requests: int = 100_000
-    """Requests awaiting their response that the writer remembers (session, timing) before the oldest are
-    looked up in the database instead."""
 
     def __post_init__(self) -> None:
         if self.synchronous not in ("FULL", "NORMAL"):
             raise AuditError(f"synchronous must be FULL or NORMAL, not {self.synchronous!r}")
-        for name in ("max_batch", "checkpoint_every", "body_cap", "max_open_requests"):
+        for name in ("max_batch", "checkpoint_every", "body_cap"):
             if getattr(self, name) < 1:
                 raise AuditError(f"{name} must be at least 1")
         if self.checkpoint_interval_s <= 0 or self.commit_timeout_s <= 0:
@@ -99,7 +95,6 @@ class AuditWriter:
         self._db, self._state, self._config = db, state, config
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._retry: list[Pending] = []
-        self._open: OrderedDict[str, Row] = OrderedDict()
         self._head: Head | None = None
         self._closed = False
         self._records = self._commits = self._failed = 0
@@ -255,7 +250,7 @@ class AuditWriter:
         self._db.close()
         if self._retry:
             path = self._state.root / _UNWRITTEN
-            _keep_unwritten(path, [item.entry for item in self._retry if item.entry is not None])
+            _keep_unwritten(path, [_built(item) for item in self._retry])
             count, self._retry = len(self._retry), []
             if raise_unwritten:
                 raise AuditUnavailable(f"{count} audit records could not be written; they were kept in {path} "
@@ -314,12 +309,20 @@ class AuditWriter:
         try:
             with self._db.sessions() as session, session.begin():
                 head = self._head or load_head(session, self._state.instance_id)
-                result = write_entries(
-                    session, items, head, state=self._state, open_requests=self._open, checkpoint=checkpoint,
-                    stopping=stopping, since_checkpoint=self._since_checkpoint,
-                )
-        except (SQLAlchemyError, OSError, AuditError) as exc:
+                result = write_entries(session, items, head, state=self._state, checkpoint=checkpoint,
+                                       stopping=stopping, since_checkpoint=self._since_checkpoint)
+        except (OperationalError, InterfaceError, OSError, AuditError) as exc:  # the database, not the records
             self._failed_write(items, exc)
+            return
+        except SQLAlchemyError as exc:  # a record the database refuses: find it, let the others through
+            self._head = None
+            if len(items) > 1:
+                for item in items:
+                    self._write([item], None, False)
+                if checkpoint or stopping:
+                    self._write([], checkpoint, stopping)
+            else:
+                self._refused(items, exc)
             return
         self._head = result.head
         self._commits += 1
@@ -327,12 +330,6 @@ class AuditWriter:
         if self._failing is not None:
             log.warning("audit database writable again after: %s", self._failing)
             self._failing = None
-        for request_id, base in result.opened.items():
-            self._open[request_id] = base
-        for request_id in result.closed:
-            self._open.pop(request_id, None)
-        while len(self._open) > self._config.max_open_requests:
-            self._open.popitem(last=False)
         try:
             self._state.write_head(result.head)
         except OSError as exc:
@@ -365,6 +362,25 @@ class AuditWriter:
         self._retry += [item for item in items if item.kind == "response"]
         error = AuditUnavailable(f"the audit database cannot be written: {reason}")
         settle_all((item, error) for item in items if item.kind != "response")
+
+
+    def _refused(self, items: list[Pending], exc: BaseException) -> None:
+        """A record the database refuses on its own: its request fails; a response is kept in the state folder."""
+        reason = _reason(exc)
+        log.error("the audit database refused a record: %s", reason)
+        responses = [_built(item) for item in items if item.kind == "response"]
+        if responses:
+            _keep_unwritten(self._state.root / _UNWRITTEN, responses)
+        settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
+
+
+def _built(item: Pending) -> Entry:
+    """A response's record even if the database was never reached (its request's row unknown: no session)."""
+    if item.entry is None and item.build is not None:
+        item.entry = item.build(None)
+    if item.entry is None:
+        raise AuditError(f"the {item.kind} record for {item.request_id!r} cannot be kept")
+    return item.entry
 
 
 def _reason(exc: BaseException) -> str:
