@@ -142,9 +142,14 @@ class AuditWriter:
 
     def _start(self, divergence: list[str]) -> None:
         at = datetime.now(UTC)
+        try:
+            kept = _read_unwritten(self._state.root / _UNWRITTEN)
+        except AuditError:
+            self.close(raise_unwritten=False)
+            raise
         # Kept from a run whose database failed at shutdown; "replay" items are not kept again if this fails.
         items = [Pending("replay", None, entry.request_id and request_key(entry.request_id), entry)
-                 for entry in _read_unwritten(self._state.root / _UNWRITTEN)]
+                 for entry in kept]
         if divergence:
             log.critical("UNSAFE: continuing an audit chain that diverged from its witness: %s", "; ".join(divergence))
             items.append(Pending("event", None, entry=event_entry(
