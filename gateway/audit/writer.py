@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
 import concurrent.futures
-import json
 import logging
 import os
 import queue
@@ -43,6 +41,7 @@ from gateway.audit.records import (
 )
 from gateway.audit.state import AuditState, Head
 from gateway.audit.storage import register_instance, write_entries
+from gateway.audit.unwritten import keep_unwritten, read_unwritten
 from gateway.audit.verify import start_problems
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent
@@ -143,7 +142,7 @@ class AuditWriter:
     def _start(self, divergence: list[str]) -> None:
         at = datetime.now(UTC)
         try:
-            kept = _read_unwritten(self._state.root / _UNWRITTEN)
+            kept = read_unwritten(self._state.root / _UNWRITTEN)
         except AuditError:
             self.close(raise_unwritten=False)
             raise
@@ -255,7 +254,7 @@ class AuditWriter:
         self._db.close()
         if self._retry:
             path = self._state.root / _UNWRITTEN
-            _keep_unwritten(path, [_built(item) for item in self._retry])
+            keep_unwritten(path, [_built(item) for item in self._retry])
             count, self._retry = len(self._retry), []
             if raise_unwritten:
                 raise AuditUnavailable(f"{count} audit records could not be written; they were kept in {path} "
@@ -375,7 +374,7 @@ class AuditWriter:
         log.error("the audit database refused a record: %s", reason)
         responses = [_built(item) for item in items if item.kind == "response"]
         if responses:
-            _keep_unwritten(self._state.root / _UNWRITTEN, responses)
+            keep_unwritten(self._state.root / _UNWRITTEN, responses)
         settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
 
 
@@ -391,38 +390,3 @@ def _built(item: Pending) -> Entry:
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _keep_unwritten(path: Path, entries: list[Entry]) -> None:
-    lines = [json.dumps({
-        "kind": e.kind, "at": e.at.isoformat(), "request_id": e.request_id, "session": e.session,
-        "data": e.data_text,
-        "bodies": [[digest, base64.b64encode(content).decode()] for digest, content in e.bodies],
-    }, sort_keys=True) for e in entries]
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, "".join(line + "\n" for line in lines).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        log.critical("LOST %d audit records: the database and %s are both unwritable: %s", len(entries), path, exc)
-        raise AuditError(f"{len(entries)} audit records are lost: cannot write {path}: {exc}") from exc
-
-
-def _read_unwritten(path: Path) -> list[Entry]:
-    try:
-        raw = path.read_text()
-    except FileNotFoundError:
-        return []
-    entries = []
-    for number, line in enumerate(raw.splitlines(), 1):
-        try:
-            d = json.loads(line)
-            bodies = tuple((k, base64.b64decode(v)) for k, v in d["bodies"])
-            entries.append(Entry(d["kind"], datetime.fromisoformat(d["at"]), json.loads(d["data"]), d["data"],
-                                 d["request_id"], d["session"], bodies))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuditError(f"{path} line {number} is malformed ({exc}); move it aside to start") from None
-    return entries
