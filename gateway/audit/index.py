@@ -26,6 +26,17 @@ def clip(text: str | None, limit: int = 256) -> str | None:
     return text.replace("\x00", "\ufffd")[:limit]
 
 
+def _bounded(value: int | None, limit: int = 2**63 - 1) -> int | None:
+    """An integer from the wire as a column can hold it (a bogus size or token count must not fail a commit)."""
+    if value is None:
+        return None
+    return max(-limit - 1, min(int(value), limit))
+
+
+def _status(value: int) -> int | None:
+    return value if 0 <= value <= 999 else None
+
+
 def stronger(a: str, b: str) -> Action:
     return a if _RANK[a] >= _RANK[b] else b  # type: ignore[return-value]
 
@@ -52,7 +63,7 @@ def request_row(record_id: int, instance_id: str, at: datetime, data: dict[str, 
         "model": clip(data.get("model")),
         "decision": data["decision"],
         "request_decision": data["decision"],
-        "request_size": data["body_size"],
+        "request_size": _bounded(data["body_size"]),
         "request_body": body["stored"] if body else None,
         "tool_names": _names([data.get("tool_call")]),
         "rule_names": _names(f["rule"] for f in data["findings"]),
@@ -78,12 +89,12 @@ def fold_response(row: dict[str, Any], record_id: int, data: dict[str, Any]) -> 
         "rule_names": _names([*row["rule_names"], *(f["rule"] for f in data["findings"])]),
         "response_id": record_id,
         "response_decision": response_decision,
-        "status": data["status"],
-        "latency_us": data["latency_us"],
-        "response_size": data["body_size"],
+        "status": _status(data["status"]),
+        "latency_us": _bounded(data["latency_us"]),
+        "response_size": _bounded(data["body_size"]),
         "response_body": body["stored"] if body else None,
-        "prompt_tokens": usage["prompt_tokens"] if usage else None,
-        "completion_tokens": usage["completion_tokens"] if usage else None,
+        "prompt_tokens": _bounded(usage["prompt_tokens"]) if usage else None,
+        "completion_tokens": _bounded(usage["completion_tokens"]) if usage else None,
     }
 
 

@@ -18,7 +18,7 @@ from gateway.audit.chain import link
 from gateway.audit.index import columns, fold_response, request_row, row_from_columns
 from gateway.audit.models import AuditInstance, Body, Record, RequestIndex, RequestRule, RequestTool
 from gateway.audit.pending import Committed, Pending, Row, settle_all
-from gateway.audit.records import Entry, event_entry
+from gateway.audit.records import Entry, event_entry, request_key
 from gateway.audit.state import AuditState, Head
 from gateway.errors import AuditError, AuditUnavailable
 
@@ -30,9 +30,6 @@ class Batch:
 
     head: Head
     committed: list[tuple[Pending, Committed]] = field(default_factory=list)
-    opened: dict[str, Row] = field(default_factory=dict)
-    """Request rows written, by request id: responses to them fold into these without a query."""
-    closed: list[str] = field(default_factory=list)
     checkpoint: tuple[int, str, datetime, str] | None = None
     """(seq, hash, at, seal) of the checkpoint record, for the witness file."""
 
@@ -49,14 +46,17 @@ def register_instance(session: Session, state: AuditState) -> None:
 
 
 def write_entries(
-    session: Session, items: Sequence[Pending], head: Head, *, state: AuditState, open_requests: Mapping[str, Row],
-    checkpoint: str | None, stopping: bool, since_checkpoint: int,
+    session: Session, items: Sequence[Pending], head: Head, *, state: AuditState, checkpoint: str | None,
+    stopping: bool, since_checkpoint: int,
 ) -> Batch:
-    """Build, link and insert ``items`` after ``head`` (plus a stop event and a checkpoint when due)."""
+    """Build, link and insert ``items`` after ``head`` (plus a stop event and a checkpoint when due).
+
+    A response folds into its request's index row as this transaction reads it, so a row pruned or
+    completed meanwhile is never written from a stale copy.
+    """
     wanted = {i.request_id for i in items if _kind(i) == "response" and i.request_id is not None}
-    bases = {rid: open_requests[rid] for rid in wanted if rid in open_requests}
-    bases |= fetch_rows(session, wanted - bases.keys())
-    live = [item for item in items if _build(item, bases)]
+    bases = fetch_rows(session, wanted)
+    live = _unique_requests(session, [item for item in items if _build(item, bases)])
     entries = [item.entry for item in live if item.entry is not None]
     at = datetime.now(UTC)
     if stopping:
@@ -80,6 +80,25 @@ def write_entries(
         last = rows[-1]
         batch.checkpoint = (last["seq"], last["hash"], last["at"], last["seal"])
     return batch
+
+
+def _unique_requests(session: Session, items: list[Pending]) -> list[Pending]:
+    """Refuse a request whose id is recorded already (a retried or replayed id), not the whole commit."""
+    keys = {id(item): request_key(item.entry.request_id or "") for item in items
+            if item.entry is not None and item.entry.kind == "request"}
+    if not keys:
+        return items
+    taken = set(session.scalars(select(RequestIndex.request_id).where(RequestIndex.request_id.in_(keys.values()))))
+    live = []
+    for item in items:
+        key = keys.get(id(item))
+        if key is not None and key in taken:
+            settle_all([(item, AuditUnavailable(f"request id {key!r} is recorded already; ids must be unique"))])
+            continue
+        if key is not None:
+            taken.add(key)
+        live.append(item)
+    return live
 
 
 def _kind(item: Pending) -> str:
@@ -118,11 +137,10 @@ def _index(session: Session, entries: Sequence[Entry], ids: Sequence[int], rows:
         if entry.kind == "request":
             index_row = request_row(record_id, row["instance_id"], row["at"], entry.data)
             new_rows.append(index_row)
-            batch.opened[index_row["request_id"]] = index_row
             _children(index_row, index_row, tools, rules, new=True)
         elif entry.kind == "response" and entry.request_id is not None:
             rid = row["request_id"]
-            base = folded.get(rid) or batch.opened.get(rid) or bases.get(rid)
+            base = folded.get(rid) or bases.get(rid)
             if base is None:
                 continue  # a response to a request this database never saw (pruned, or never recorded)
             folded[rid] = fold_response(base, record_id, entry.data)
@@ -133,9 +151,6 @@ def _index(session: Session, entries: Sequence[Entry], ids: Sequence[int], rows:
     if folded:
         changed = [columns(r) | {"row_id": r["id"]} for r in folded.values()]
         session.execute(index.update().where(index.c.id == bindparam("row_id")), changed)
-        for rid in folded:
-            batch.opened.pop(rid, None)
-            batch.closed.append(rid)
     if tools:
         session.execute(RequestTool.__table__.insert(), tools)
     if rules:

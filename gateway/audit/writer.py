@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
 import concurrent.futures
-import json
 import logging
 import os
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from gateway.audit.chain import load_head
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
@@ -44,6 +41,7 @@ from gateway.audit.records import (
 )
 from gateway.audit.state import AuditState, Head
 from gateway.audit.storage import register_instance, write_entries
+from gateway.audit.unwritten import keep_unwritten, read_unwritten
 from gateway.audit.verify import start_problems
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent
@@ -70,14 +68,11 @@ class WriterConfig:
     commit_timeout_s: float = 5.0
     """How long ``record_request`` waits for its commit before the request is refused."""
     body_cap: int = DEFAULT_BODY_CAP
-    max_open_requests: int = 100_000
-    """Requests awaiting their response that the writer remembers (session, timing) before the oldest are
-    looked up in the database instead."""
 
     def __post_init__(self) -> None:
         if self.synchronous not in ("FULL", "NORMAL"):
             raise AuditError(f"synchronous must be FULL or NORMAL, not {self.synchronous!r}")
-        for name in ("max_batch", "checkpoint_every", "body_cap", "max_open_requests"):
+        for name in ("max_batch", "checkpoint_every", "body_cap"):
             if getattr(self, name) < 1:
                 raise AuditError(f"{name} must be at least 1")
         if self.checkpoint_interval_s <= 0 or self.commit_timeout_s <= 0:
@@ -99,7 +94,6 @@ class AuditWriter:
         self._db, self._state, self._config = db, state, config
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._retry: list[Pending] = []
-        self._open: OrderedDict[str, Row] = OrderedDict()
         self._head: Head | None = None
         self._closed = False
         self._records = self._commits = self._failed = 0
@@ -147,9 +141,14 @@ class AuditWriter:
 
     def _start(self, divergence: list[str]) -> None:
         at = datetime.now(UTC)
+        try:
+            kept = read_unwritten(self._state.root / _UNWRITTEN)
+        except AuditError:
+            self.close(raise_unwritten=False)
+            raise
         # Kept from a run whose database failed at shutdown; "replay" items are not kept again if this fails.
         items = [Pending("replay", None, entry.request_id and request_key(entry.request_id), entry)
-                 for entry in _read_unwritten(self._state.root / _UNWRITTEN)]
+                 for entry in kept]
         if divergence:
             log.critical("UNSAFE: continuing an audit chain that diverged from its witness: %s", "; ".join(divergence))
             items.append(Pending("event", None, entry=event_entry(
@@ -255,7 +254,7 @@ class AuditWriter:
         self._db.close()
         if self._retry:
             path = self._state.root / _UNWRITTEN
-            _keep_unwritten(path, [item.entry for item in self._retry if item.entry is not None])
+            keep_unwritten(path, [_built(item) for item in self._retry])
             count, self._retry = len(self._retry), []
             if raise_unwritten:
                 raise AuditUnavailable(f"{count} audit records could not be written; they were kept in {path} "
@@ -314,12 +313,20 @@ class AuditWriter:
         try:
             with self._db.sessions() as session, session.begin():
                 head = self._head or load_head(session, self._state.instance_id)
-                result = write_entries(
-                    session, items, head, state=self._state, open_requests=self._open, checkpoint=checkpoint,
-                    stopping=stopping, since_checkpoint=self._since_checkpoint,
-                )
-        except (SQLAlchemyError, OSError, AuditError) as exc:
+                result = write_entries(session, items, head, state=self._state, checkpoint=checkpoint,
+                                       stopping=stopping, since_checkpoint=self._since_checkpoint)
+        except (OperationalError, InterfaceError, OSError, AuditError) as exc:  # the database, not the records
             self._failed_write(items, exc)
+            return
+        except SQLAlchemyError as exc:  # a record the database refuses: find it, let the others through
+            self._head = None
+            if len(items) > 1:
+                for item in items:
+                    self._write([item], None, False)
+                if checkpoint or stopping:
+                    self._write([], checkpoint, stopping)
+            else:
+                self._refused(items, exc)
             return
         self._head = result.head
         self._commits += 1
@@ -327,12 +334,6 @@ class AuditWriter:
         if self._failing is not None:
             log.warning("audit database writable again after: %s", self._failing)
             self._failing = None
-        for request_id, base in result.opened.items():
-            self._open[request_id] = base
-        for request_id in result.closed:
-            self._open.pop(request_id, None)
-        while len(self._open) > self._config.max_open_requests:
-            self._open.popitem(last=False)
         try:
             self._state.write_head(result.head)
         except OSError as exc:
@@ -367,41 +368,25 @@ class AuditWriter:
         settle_all((item, error) for item in items if item.kind != "response")
 
 
+    def _refused(self, items: list[Pending], exc: BaseException) -> None:
+        """A record the database refuses on its own: its request fails; a response is kept in the state folder."""
+        reason = _reason(exc)
+        log.error("the audit database refused a record: %s", reason)
+        responses = [_built(item) for item in items if item.kind == "response"]
+        if responses:
+            keep_unwritten(self._state.root / _UNWRITTEN, responses)
+        settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
+
+
+def _built(item: Pending) -> Entry:
+    """A response's record even if the database was never reached (its request's row unknown: no session)."""
+    if item.entry is None and item.build is not None:
+        item.entry = item.build(None)
+    if item.entry is None:
+        raise AuditError(f"the {item.kind} record for {item.request_id!r} cannot be kept")
+    return item.entry
+
+
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _keep_unwritten(path: Path, entries: list[Entry]) -> None:
-    lines = [json.dumps({
-        "kind": e.kind, "at": e.at.isoformat(), "request_id": e.request_id, "session": e.session,
-        "data": e.data_text,
-        "bodies": [[digest, base64.b64encode(content).decode()] for digest, content in e.bodies],
-    }, sort_keys=True) for e in entries]
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, "".join(line + "\n" for line in lines).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        log.critical("LOST %d audit records: the database and %s are both unwritable: %s", len(entries), path, exc)
-        raise AuditError(f"{len(entries)} audit records are lost: cannot write {path}: {exc}") from exc
-
-
-def _read_unwritten(path: Path) -> list[Entry]:
-    try:
-        raw = path.read_text()
-    except FileNotFoundError:
-        return []
-    entries = []
-    for number, line in enumerate(raw.splitlines(), 1):
-        try:
-            d = json.loads(line)
-            bodies = tuple((k, base64.b64decode(v)) for k, v in d["bodies"])
-            entries.append(Entry(d["kind"], datetime.fromisoformat(d["at"]), json.loads(d["data"]), d["data"],
-                                 d["request_id"], d["session"], bodies))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuditError(f"{path} line {number} is malformed ({exc}); move it aside to start") from None
-    return entries

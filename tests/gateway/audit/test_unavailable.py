@@ -18,7 +18,7 @@ from gateway.audit.models import Record
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
 from gateway.audit.writer import AuditWriter, WriterConfig
-from gateway.errors import AuditUnavailable
+from gateway.errors import AuditError, AuditUnavailable
 from tests.gateway.audit.conftest import PG_SERVER, _pg_admin, fill, request_event, response_event
 
 
@@ -128,3 +128,13 @@ def test_responses_kept_at_shutdown_are_written_at_the_next_start(tmp_path: Path
         assert s.scalars(select(Record.request_id).where(Record.kind == "response")).all() == ["req-1"]
     verify_audit(db, state=AuditState.open(home, create=False))
     db.close()
+
+
+def test_a_damaged_file_of_kept_records_stops_the_start(tmp_path: Path, home: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    AuditWriter.open(url, home=home).close()
+    (home / "audit" / "unwritten.jsonl").write_text("{not json\n")
+    with pytest.raises(AuditError, match="line 1 is malformed"):
+        AuditWriter.open(url, home=home)
+    (home / "audit" / "unwritten.jsonl").unlink()
+    AuditWriter.open(url, home=home).close()  # the lock was released

@@ -206,3 +206,47 @@ def test_oversized_and_odd_wire_values_are_recorded_not_refused(audit_url: str, 
         assert json.loads(s.scalars(select(Record.data).where(Record.kind == "request")).one())["session"] == "s" * 1000
     verify_audit(db, state=AuditState.open(home, create=False))
     db.close()
+
+
+def test_a_repeated_request_id_fails_alone(audit_url: str, home: Path) -> None:
+    writer = AuditWriter.open(audit_url, home=home)
+
+    async def run() -> list[object]:
+        await writer.record_request(request_event(1))
+        return await asyncio.gather(writer.record_request(request_event(1)), writer.record_request(request_event(2)),
+                                    writer.record_request(request_event(2)), return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    writer.close()
+    assert isinstance(outcomes[0], AuditUnavailable) and "recorded already" in outcomes[0].reason
+    assert sum(isinstance(o, AuditUnavailable) for o in outcomes[1:]) == 1
+    assert sorted(r.request_id for r in records(audit_url, "request")) == ["req-1", "req-2"]
+
+
+_POISON = {
+    "sqlite": ["CREATE TRIGGER poison BEFORE INSERT ON audit_requests WHEN NEW.request_id = 'req-13' "
+               "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"],
+    "postgresql": ["CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF NEW.request_id = 'req-13' THEN "
+                   "RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                   "CREATE TRIGGER poison BEFORE INSERT ON audit_requests FOR EACH ROW EXECUTE FUNCTION poison()"],
+}
+
+
+def test_a_record_the_database_refuses_does_not_take_its_commit_down(audit_url: str, home: Path) -> None:
+    writer = AuditWriter.open(audit_url, home=home)
+    with writer.database.engine.begin() as connection:
+        for statement in _POISON[connection.dialect.name]:
+            connection.exec_driver_sql(statement)
+
+    async def run() -> list[object]:
+        return await asyncio.gather(*(writer.record_request(request_event(n)) for n in range(10, 20)),
+                                    return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    writer.close()
+    refused = [n for n, o in zip(range(10, 20), outcomes, strict=True) if isinstance(o, AuditUnavailable)]
+    assert refused == [13] and "refused" in str(outcomes[3])
+    assert len(records(audit_url, "request")) == 9
+    db = open_database(audit_url)
+    verify_audit(db, state=AuditState.open(home, create=False))
+    db.close()
