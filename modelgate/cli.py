@@ -11,6 +11,7 @@ from rich.console import Console
 
 import attest.cli
 import engine.cli
+import gateway.cli
 import sbom.cli
 from modelgate import __version__
 from policies.errors import ModelgateError
@@ -19,7 +20,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="modelgate",
-    help="Model provenance and security gateway: SBOMs, signatures and verified loading of model artifacts.",
+    help="Model provenance and security gateway: signed and attested models, audited agent traffic.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -39,7 +40,7 @@ def _root(
     """Model provenance and security gateway."""
 
 
-for _register in (sbom.cli.register, attest.cli.register, engine.cli.register):
+for _register in (sbom.cli.register, attest.cli.register, engine.cli.register, gateway.cli.register):
     _register(app)
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from policies.errors import PolicyError
 from policies.schema import Policy
 
-__all__ = ["load_policy", "shipped_policy"]
+__all__ = ["load_policy", "shipped_policy", "shipped_policy_path"]
 
 _MAX_POLICY_BYTES = 1 << 20
 
@@ -41,7 +41,12 @@ def load_policy(path: str | Path) -> Policy:
 
 def shipped_policy(name: str) -> Policy:
     """One of the policies that ship with modelgate (``dev`` or ``production``)."""
-    return load_policy(Path(__file__).parent / f"{name}.yaml")
+    return load_policy(shipped_policy_path(name))
+
+
+def shipped_policy_path(name: str) -> Path:
+    """Where a shipped policy file lies, for commands that take a policy file."""
+    return Path(__file__).parent / f"{name}.yaml"
 
 
 def _resolve_paths(policy: Policy, base: Path) -> Policy:

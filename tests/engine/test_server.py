@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from attest.bundle import KeySigner
@@ -37,37 +35,13 @@ from engine.loader import LoadedModel, build_loaded_model
 from engine.server import create_app
 from engine.verified_load import load_verified
 from modelgate.cli import main
-from policies.loader import shipped_policy
+from policies.loader import shipped_policy_path
 from tests.builders import simulated_tee, simulated_tee_policy, tiny_chat_model, write_simulated_tee_policy
+from tests.servers import BackgroundServer
 
 TOKEN = "test-token-0123456789"
 MODEL = "tiny-chat"
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
-
-
-class _Server:
-    """uvicorn in a background thread on a socket bound to a free loopback port."""
-
-    def __init__(self, app: object) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning", access_log=False)  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +73,15 @@ def engine(loaded: LoadedModel) -> Iterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-def server(loaded: LoadedModel, engine: AsyncEngine) -> Iterator[_Server]:
+def server(loaded: LoadedModel, engine: AsyncEngine) -> Iterator[BackgroundServer]:
     app = create_app(loaded, engine, model_name=MODEL, api_token=TOKEN, max_prompt_tokens=490)
-    server = _Server(app)
+    server = BackgroundServer(app)
     yield server
     server.stop()
 
 
 @pytest.fixture()
-def client(server: _Server) -> Iterator[openai.OpenAI]:
+def client(server: BackgroundServer) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=f"{server.url}/v1", api_key=TOKEN, max_retries=0, timeout=60) as client:
         yield client
 
@@ -117,7 +91,7 @@ def _chat(client: openai.OpenAI, **kwargs: object) -> openai.types.chat.ChatComp
     return client.chat.completions.create(**body)  # type: ignore[call-overload, no-any-return]
 
 
-def test_models_health_and_metrics(client: openai.OpenAI, server: _Server, loaded: LoadedModel) -> None:
+def test_models_health_and_metrics(client: openai.OpenAI, server: BackgroundServer, loaded: LoadedModel) -> None:
     assert [m.id for m in client.models.list()] == [MODEL]
     health = httpx.get(f"{server.url}/health").json()
     assert health["model"] == MODEL and health["manifest_digest"] == loaded.record.manifest_digest
@@ -130,7 +104,7 @@ def test_models_health_and_metrics(client: openai.OpenAI, server: _Server, loade
     assert float(values["modelgate_engine_generation_tokens_total"]) >= 12
 
 
-def test_attestation_answers_a_challenge_with_the_attested_key(server: _Server, loaded: LoadedModel) -> None:
+def test_attestation_answers_a_challenge_with_the_attested_key(server: BackgroundServer, loaded: LoadedModel) -> None:
     url, auth = f"{server.url}/v1/attestation", {"Authorization": f"Bearer {TOKEN}"}
     assert httpx.get(url + "?nonce=" + "00" * 32).status_code == 401
     assert httpx.get(url + "?nonce=abc", headers=auth).status_code == 400
@@ -215,7 +189,7 @@ def test_stop_string_ends_the_text_before_it(client: openai.OpenAI) -> None:
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == stopped.message.content
 
 
-def test_errors_use_openai_shape(client: openai.OpenAI, server: _Server) -> None:
+def test_errors_use_openai_shape(client: openai.OpenAI, server: BackgroundServer) -> None:
     with pytest.raises(openai.AuthenticationError):
         _chat(client.with_options(api_key="wrong"))
     bare = httpx.post(f"{server.url}/v1/chat/completions", json={"model": MODEL, "messages": HELLO})
@@ -281,7 +255,7 @@ def test_client_disconnect_aborts_the_sequence(client: openai.OpenAI, engine: As
     assert _chat(client).choices[0].finish_reason == "length"  # and it still serves
 
 
-def test_a_client_gone_before_a_plain_answer_aborts_the_sequence(server: _Server, engine: AsyncEngine) -> None:
+def test_a_client_gone_before_a_plain_answer_aborts_the_sequence(server: BackgroundServer, engine: AsyncEngine) -> None:
     aborted = engine.metrics.aborted_total
     body = json.dumps({"model": MODEL, "messages": HELLO, "max_tokens": 480, "temperature": 0}).encode()
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
@@ -303,7 +277,7 @@ def test_cli_refuses_without_token_or_with_the_wrong_key(signed_tiny: tuple[Path
     folder, bundle, _ = signed_tiny
     other = generate_private_key("ecdsa-p256")
     save_public_key(tmp_path / "other.pub.pem", other.public_key())
-    policy = str(Path(shipped_policy.__code__.co_filename).parent / "production.yaml")
+    policy = str(shipped_policy_path("production"))
     args = ["engine", "serve", "--model", str(folder), "--bundle", str(bundle), "--policy", policy,
             "--key", str(tmp_path / "other.pub.pem"), "--json"]
     monkeypatch.delenv("MODELGATE_ENGINE_TOKEN", raising=False)
@@ -375,7 +349,7 @@ def test_templates_receive_the_models_special_token_strings(loaded: LoadedModel,
     template = ChatTemplate("{% for m in messages %}{{ m['content'] }}{{ eos_token }}{% endfor %}")
     app = create_app(dataclasses.replace(loaded, chat_template=template), engine, model_name=MODEL,
                      api_token=TOKEN, max_prompt_tokens=490)
-    server = _Server(app)
+    server = BackgroundServer(app)
     try:
         with openai.OpenAI(base_url=f"{server.url}/v1", api_key=TOKEN, max_retries=0, timeout=60) as client:
             usage = _chat(client, max_tokens=1).usage

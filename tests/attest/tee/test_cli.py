@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from modelgate.cli import main
-from policies.loader import shipped_policy
+from policies.loader import shipped_policy_path
 from tests.conftest import shared_path
 
-POLICIES = Path(shipped_policy.__code__.co_filename).parent
+POLICIES = shipped_policy_path("dev").parent
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:

@@ -1,0 +1,306 @@
+"""The gatekeeper: every request is normalised, judged, durably recorded, and only then forwarded.
+
+For each flow, in mitmproxy's order:
+
+- ``request``: the body becomes a ``RequestEvent``; the policy (``gateway.enforce``) and the detectors
+  judge it; the request's audit record is **committed before anything is forwarded** (``AuditWriter``
+  batches concurrent requests into one commit). If the record cannot be written the agent gets 503 and
+  nothing is forwarded, unless the policy's audit section says ``fail_closed: false``. A blocked request
+  gets the error its protocol's client understands (OpenAI, Anthropic, JSON-RPC) and is recorded too.
+- ``responseheaders``: an event stream is passed through as it arrives, through a guard that holds each
+  tool call until its arguments are complete and checked (``StreamGuard``; ``McpStreamGuard`` for MCP),
+  so a blocked call never reaches the agent. Other bodies are read whole and judged in ``response``.
+- ``response``: the answer becomes a ``ResponseEvent``; tool calls in it, MCP results and listings are
+  judged; a blocked buffered answer is replaced by an error; the response record is queued (its write
+  is retried, never dropped). ``error``: an upstream that failed is recorded as such.
+
+Detectors run off the event loop (``asyncio.to_thread``); the stream guard's checks run inline, as the
+stream callback is synchronous, and they are policy lookups and detector passes of microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mitmproxy import http
+
+from gateway.addons.auth import AGENT, Caller, profile_of
+from gateway.audit.writer import AuditWriter
+from gateway.enforce import check_request, check_response, check_tool_call
+from gateway.errors import AuditUnavailable
+from gateway.events import RequestEvent, ResponseEvent, ToolCall
+from gateway.findings import Finding, decide
+from gateway.protocols import (
+    ErrorReply,
+    Headers,
+    Limits,
+    McpStreamGuard,
+    RawRequest,
+    RawResponse,
+    StreamGuard,
+    Verdict,
+    error_reply,
+    guard_stream,
+    normalise_request,
+    normalise_response,
+)
+from gateway.ratelimit import RateLimiter
+from policies.gateway import GatewayProfile
+from policies.schema import Policy
+
+__all__ = ["REQUEST_ID_HEADER", "Gatekeeper", "Inspector"]
+
+log = logging.getLogger("modelgate.gateway")
+
+STATE = "modelgate.state"
+REQUEST_ID_HEADER = "x-modelgate-request-id"
+"""Sent upstream with every forwarded request: the id of its audit record, for correlation."""
+_LLM = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
+_STATUS = {"policy.rate_limited": 429, "policy.unparsable_request": 400, "policy.request_too_large": 413}
+"""The status of a refusal for one reason; several reasons, or any other, give 403."""
+
+
+class Inspector(Protocol):
+    """The detection pipeline, as the gatekeeper calls it."""
+
+    def on_request(self, event: RequestEvent) -> list[Finding]: ...
+    def on_response(self, event: ResponseEvent, request: RequestEvent) -> list[Finding]: ...
+    def on_tool_call(self, call: ToolCall, request: RequestEvent) -> list[Finding]: ...
+
+
+@dataclass
+class _State:
+    event: RequestEvent
+    profile: GatewayProfile
+    findings: tuple[Finding, ...]
+    started: float
+    answered: bool = False
+    """The gateway answered (blocked, 503): the upstream was never asked."""
+    guard: StreamGuard | McpStreamGuard | None = None
+    stream_findings: list[Finding] = field(default_factory=list)
+
+
+class Gatekeeper:
+    def __init__(self, policy: Policy, writer: AuditWriter, *, inspector: Inspector | None = None,
+                 limiter: RateLimiter | None = None, limits: Limits | None = None) -> None:
+        self.policy, self.writer, self.inspector = policy, writer, inspector
+        self.limiter = limiter or RateLimiter()
+        self.limits = limits or Limits()
+
+    # -- request -----------------------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.request.method == "CONNECT":
+            return
+        caller = flow.metadata.get(AGENT)
+        if not isinstance(caller, Caller):  # AgentAuth answers every unauthenticated flow; fail closed anyway
+            flow.response = _make(ErrorReply(401, b'{"error": {"message": "modelgate: no agent"}}'))
+            return
+        raw = _raw_request(flow)
+        event = normalise_request(raw, request_id=uuid.uuid4().hex, agent=caller.agent.name,
+                                  direction=caller.direction, limits=self.limits)
+        profile = profile_of(caller.agent, self.policy.gateway)
+        findings = check_request(event, profile, self.limiter)
+        if self.inspector is not None:
+            findings += tuple(await asyncio.to_thread(self.inspector.on_request, event))
+        state = _State(event, profile, findings, time.monotonic())
+        flow.metadata[STATE] = state
+        try:
+            await self.writer.record_request(event, findings, body=self._body(raw.body),
+                                             headers=flow.request.headers.items(multi=True))
+        except AuditUnavailable as exc:
+            if self.policy.gateway.audit.fail_closed:
+                self._answer(flow, state, 503, f"modelgate cannot record this request, so it is refused: {exc.reason}")
+                return
+            log.critical("UNRECORDED request %s forwarded (audit fail_closed is off): %s", event.request_id,
+                         exc.reason)
+        if decide(findings) == "block":
+            blocking = [f for f in findings if f.action == "block"]
+            status = _STATUS.get(blocking[0].rule, 403) if len({f.rule for f in blocking}) == 1 else 403
+            self._answer(flow, state, status, "modelgate blocked this request: " + "; ".join(
+                f.reason for f in blocking))
+            retry = next((e.split("=", 1)[1] for f in blocking for e in f.evidence if e.startswith("retry_after_s=")),
+                         None)
+            if status == 429 and retry is not None and flow.response is not None:
+                flow.response.headers["retry-after"] = retry
+            return
+        flow.request.headers[REQUEST_ID_HEADER] = event.request_id
+        if event.protocol in _LLM or event.protocol == "mcp":
+            flow.request.headers.pop("accept-encoding", None)  # guards read event streams as sent: uncompressed
+
+    def _answer(self, flow: http.HTTPFlow, state: _State, status: int, message: str) -> None:
+        state.answered = True
+        self.limiter.release(state.event.request_id)
+        flow.response = _make(error_reply(state.event, status, message))
+
+    # -- response ----------------------------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        state = flow.metadata.get(STATE)
+        if not isinstance(state, _State) or state.answered or flow.response is None:
+            return
+        if flow.response.headers.get("content-type", "").partition(";")[0].strip().lower() != "text/event-stream":
+            return
+        event = state.event
+        if event.protocol in _LLM:
+            guard: StreamGuard | McpStreamGuard = guard_stream(event, lambda call: self._stream_check(call, state),
+                                                               status=flow.response.status_code, limits=self.limits)
+        elif event.protocol == "mcp":
+            pending = {event.mcp_id: event} if event.mcp_id is not None else {}
+            guard = McpStreamGuard(request_id=event.request_id, pending=pending,
+                                   check=lambda response: self._mcp_check(response, state),
+                                   status=flow.response.status_code, limits=self.limits)
+        else:
+            flow.response.stream = True  # an opaque event stream: forwarded as it comes, its size recorded
+            return
+        state.guard = guard
+        flow.response.stream = _streamer(guard)
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        state = flow.metadata.get(STATE)
+        if not isinstance(state, _State) or flow.response is None:
+            return
+        if state.answered:
+            answer = normalise_response(_raw_response(flow.response), state.event, limits=self.limits)
+            self._record_response(flow, state, answer, state.findings)
+            return
+        if isinstance(state.guard, StreamGuard):
+            result = state.guard.result()
+            answer = result.response
+            findings = [*state.stream_findings, *check_response(answer, state.event, state.profile, self.limiter)]
+        elif isinstance(state.guard, McpStreamGuard):
+            result_mcp = state.guard.result()
+            answer = result_mcp.checks[-1].response if result_mcp.checks else ResponseEvent(
+                request_id=state.event.request_id, protocol="mcp", status=flow.response.status_code,
+                parse_error=result_mcp.error)
+            findings = [*state.stream_findings, *check_response(answer, state.event, state.profile, self.limiter)]
+        elif flow.response.stream:
+            answer = ResponseEvent(request_id=state.event.request_id, protocol=state.event.protocol,
+                                   status=flow.response.status_code, parse_error="streamed opaque body, not inspected")
+            findings = list(check_response(answer, state.event, state.profile, self.limiter))
+        else:
+            raw = _raw_response(flow.response)
+            answer = normalise_response(raw, state.event, limits=self.limits)
+            findings = [*check_response(answer, state.event, state.profile, self.limiter),
+                        *await asyncio.to_thread(self._inspect_response, answer, state)]
+            if decide(findings) == "block":  # the record keeps the upstream's body: it is the evidence
+                reasons = "; ".join(f.reason for f in findings if f.action == "block")
+                flow.response = _make(error_reply(state.event, 403, f"modelgate blocked the response: {reasons}"))
+                answer = answer.model_copy(update={"status": 403})
+            self._record_response(flow, state, answer, findings, body=raw.body)
+            return
+        self._record_response(flow, state, answer, findings)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        state = flow.metadata.get(STATE)
+        if state is None:
+            await self._record_refused_by_proxy(flow)
+            return
+        if not isinstance(state, _State) or state.answered:
+            return
+        self.limiter.release(state.event.request_id)
+        message = flow.error.msg if flow.error else "the upstream failed"
+        answer = ResponseEvent(request_id=state.event.request_id, protocol=state.event.protocol, status=502,
+                               error=message)
+        self._record_response(flow, state, answer, state.stream_findings)
+
+    async def _record_refused_by_proxy(self, flow: http.HTTPFlow) -> None:
+        """mitmproxy refused the request before the gatekeeper saw it (a body over the size limit, a malformed
+        request line): nothing was forwarded, and the refusal is recorded like any other."""
+        caller = flow.metadata.get(AGENT)
+        if not isinstance(caller, Caller) or flow.request.method == "CONNECT":
+            return
+        message = flow.error.msg if flow.error else "refused by the proxy"
+        request = flow.request
+        raw = RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
+                         Headers(request.headers.items(multi=True)))
+        event = normalise_request(raw, request_id=uuid.uuid4().hex, agent=caller.agent.name,
+                                  direction=caller.direction, limits=self.limits)
+        event = event.model_copy(update={"parse_error": message})
+        finding = Finding(rule="gateway.refused_by_proxy", action="block", reason=message, severity="medium")
+        status = 413 if "body_size_limit" in message else 400
+        try:
+            await self.writer.record_request(event, (finding,), headers=request.headers.items(multi=True))
+            self.writer.record_response(ResponseEvent(request_id=event.request_id, protocol=event.protocol,
+                                                      status=status, error=message), (finding,))
+        except AuditUnavailable as exc:
+            log.critical("refused request %s not recorded: %s", event.request_id, exc.reason)
+
+    # -- checks ------------------------------------------------------------------------------------
+
+    def _tool_findings(self, call: ToolCall, state: _State) -> list[Finding]:
+        findings = list(check_tool_call(call, state.profile))
+        if self.inspector is not None:
+            findings += self.inspector.on_tool_call(call, state.event)
+        return findings
+
+    def _inspect_response(self, answer: ResponseEvent, state: _State) -> list[Finding]:
+        findings = [f for call in answer.tool_calls for f in self._tool_findings(call, state)]
+        if self.inspector is not None:
+            findings += self.inspector.on_response(answer, state.event)
+        return findings
+
+    def _stream_check(self, call: ToolCall, state: _State) -> Verdict:
+        findings = self._tool_findings(call, state)
+        state.stream_findings += findings
+        return _verdict(findings)
+
+    def _mcp_check(self, response: ResponseEvent, state: _State) -> Verdict:
+        findings = [*check_response(response, state.event, state.profile, self.limiter),
+                    *(self.inspector.on_response(response, state.event) if self.inspector else ())]
+        state.stream_findings += findings
+        return _verdict(findings)
+
+    def _record_response(self, flow: http.HTTPFlow, state: _State, answer: ResponseEvent,
+                         findings: list[Finding] | tuple[Finding, ...], *, body: bytes | None = None) -> None:
+        """``answer.status`` is what the agent got; ``body`` what the upstream sent (default: the flow's, unless
+        it was streamed through and not kept)."""
+        latency_us = round((time.monotonic() - state.started) * 1e6)
+        if body is None and flow.response is not None and not flow.response.stream:
+            body = flow.response.get_content(strict=False)
+        headers = flow.response.headers.items(multi=True) if flow.response is not None else ()
+        try:
+            self.writer.record_response(answer, tuple(findings), body=self._body(body), headers=headers,
+                                        latency_us=latency_us)
+        except AuditUnavailable as exc:  # the writer is closed: only at shutdown
+            log.critical("response of %s not recorded: %s", state.event.request_id, exc.reason)
+
+    def _body(self, body: bytes | None) -> bytes | None:
+        return body if self.policy.gateway.audit.store_bodies else None
+
+
+def _verdict(findings: list[Finding]) -> Verdict:
+    action = decide(findings)
+    return Verdict(action, "; ".join(f.reason for f in findings if f.action == action) if action != "allow" else "")
+
+
+def _streamer(guard: StreamGuard | McpStreamGuard) -> Callable[[bytes], list[bytes]]:
+    """mitmproxy calls this with every chunk and with ``b""`` at the end; an empty result must be no chunk."""
+
+    def stream(chunk: bytes) -> list[bytes]:
+        out = guard.feed(chunk) if chunk else guard.close()
+        return [out] if out else []
+
+    return stream
+
+
+def _raw_request(flow: http.HTTPFlow) -> RawRequest:
+    request = flow.request
+    body = request.get_content(strict=False) or b""
+    return RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
+                      Headers(request.headers.items(multi=True)), body)
+
+
+def _raw_response(response: http.Response) -> RawResponse:
+    return RawResponse(response.status_code, Headers(response.headers.items(multi=True)),
+                       response.get_content(strict=False) or b"")
+
+
+def _make(reply: ErrorReply) -> http.Response:
+    return http.Response.make(reply.status, reply.body, reply.headers())
