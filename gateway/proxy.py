@@ -85,7 +85,10 @@ def ca_certificate(home: Path | None = None) -> Path:
 
 
 async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], None] | None = None) -> None:
-    """Serve until the master is shut down; the audit writer is flushed and closed on the way out."""
+    """Serve until the master is shut down; the audit writer is flushed and closed on the way out.
+
+    ``started`` is called once every listener is up (and the CA exists).
+    """
     writer = await asyncio.to_thread(AuditWriter.open, config.audit_url, home=config.home, config=WriterConfig(
         checkpoint_every=config.policy.gateway.audit.checkpoint_every_records,
         checkpoint_interval_s=config.policy.gateway.audit.checkpoint_interval_s,
@@ -102,14 +105,24 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
     auth = AgentAuth(store, config.upstream_credential)
     master.addons.add(auth, EgressGuard(config.policy, auth),
                       Gatekeeper(config.policy, writer, inspector=config.inspector, limits=Limits()))
+    if started is not None:
+        master.addons.add(_Running(lambda: started(master)))
     try:
-        if started is not None:
-            master.event_loop.call_soon(started, master)
         await master.run()
     finally:
         await _close_connections(master)
         store.close()
         await writer.aclose()
+
+
+class _Running:
+    """Calls back once mitmproxy is listening on every mode (its ``running`` hook)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+
+    def running(self) -> None:
+        self.callback()
 
 
 async def _close_connections(master: DumpMaster) -> None:

@@ -22,19 +22,21 @@ def free_port() -> int:
 class BackgroundServer:
     """uvicorn in a background thread on a socket bound to a free loopback port (TLS with ``ssl``)."""
 
-    def __init__(self, app: Any, *, certfile: str | None = None,
-                 keyfile: str | None = None) -> None:
+    def __init__(self, app: Any, *, certfile: str | None = None, keyfile: str | None = None,
+                 lifespan: str = "off") -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.scheme = "https" if certfile else "http"
-        config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning", access_log=False,
+        config = uvicorn.Config(app, ws="none", lifespan=lifespan, log_level="warning", access_log=False,
                                 ssl_certfile=certfile, ssl_keyfile=keyfile)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
 
     @property
@@ -45,3 +47,9 @@ class BackgroundServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

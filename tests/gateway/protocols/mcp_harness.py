@@ -8,16 +8,11 @@ bytes on the wire are the protocol as the SDK speaks it.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
-import uvicorn
 from mcp.server.fastmcp import FastMCP
-from starlette.applications import Starlette
 
 from gateway.events import RequestEvent, ResponseEvent
 from gateway.protocols import (
@@ -54,31 +49,6 @@ def notes_server(**settings: object) -> FastMCP:
         return f"Please review:\n{code}"
 
     return server
-
-
-class Served:
-    """uvicorn serving ``app`` on an ephemeral port in a thread."""
-
-    def __init__(self, app: Starlette) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-
-    def __enter__(self) -> Served:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
 
 
 @dataclass

@@ -14,7 +14,8 @@ from gateway.errors import ProtocolError
 from gateway.events import ResponseEvent
 from gateway.protocols import BLOCKED, Headers, RawRequest, Verdict, error_reply, normalise_request
 from gateway.protocols import mcp as mcp_protocol
-from tests.gateway.protocols.mcp_harness import INJECTION, GatewayTransport, Served, client_factory, notes_server
+from tests.gateway.protocols.mcp_harness import INJECTION, GatewayTransport, client_factory, notes_server
+from tests.servers import BackgroundServer
 
 ALLOW = Verdict("allow")
 
@@ -30,7 +31,7 @@ async def exercise(session: ClientSession) -> dict[str, object]:
 
 def run_streamable(transport: GatewayTransport, body, **server_settings: object):
     async def main():
-        with Served(notes_server(**server_settings).streamable_http_app()) as served:
+        with BackgroundServer(notes_server(**server_settings).streamable_http_app(), lifespan="on") as served:
             async with client_factory(transport)() as http, streamable_http_client(
                     served.url + "/mcp", http_client=http) as (read, write, _), ClientSession(read, write) as session:
                 return await body(session), served.url
@@ -115,7 +116,7 @@ def test_http_sse_transport() -> None:
     transport = GatewayTransport(response_check=check)
 
     async def main():
-        with Served(notes_server().sse_app()) as served:
+        with BackgroundServer(notes_server().sse_app(), lifespan="on") as served:
             async with sse_client(served.url + "/sse", httpx_client_factory=client_factory(transport)) as (
                     read, write), ClientSession(read, write) as session:
                 results = await exercise(session)

@@ -14,8 +14,9 @@ from mcp.client.streamable_http import streamable_http_client
 from gateway.events import RequestEvent, ResponseEvent
 from gateway.protocols import GATEWAY_ERROR, Headers, McpStreamGuard, RawRequest, Verdict, normalise_request
 from gateway.protocols.mcp import BLOCKED
-from tests.gateway.protocols.mcp_harness import INJECTION, GatewayTransport, Served, client_factory, notes_server
+from tests.gateway.protocols.mcp_harness import INJECTION, GatewayTransport, client_factory, notes_server
 from tests.gateway.protocols.streams import sse
+from tests.servers import BackgroundServer
 
 ALLOW = Verdict("allow")
 
@@ -26,7 +27,7 @@ def captured() -> tuple[RequestEvent, bytes]:
     transport = GatewayTransport()
 
     async def main() -> None:
-        with Served(notes_server().streamable_http_app()) as served:
+        with BackgroundServer(notes_server().streamable_http_app(), lifespan="on") as served:
             async with client_factory(transport)() as http, streamable_http_client(
                     served.url + "/mcp", http_client=http) as (read, write, _), ClientSession(read, write) as session:
                 await session.initialize()
