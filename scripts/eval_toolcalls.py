@@ -22,12 +22,10 @@ held-out one (and the banking/slack suites, not in shared/, are the release's he
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +33,11 @@ from gateway.detect.base import Detector
 from gateway.detect.baseline import BaselineDetector, BaselineStore, Observation
 from gateway.detect.mcp_pinning import McpPinDetector, MemoryPinStore
 from gateway.detect.pipeline import DetectionPipeline
-from gateway.detect.replay import replay
+from gateway.detect.replay import AGENTDOJO, load_traces, nearest, replay
 from gateway.detect.toolcalls import ToolCallDetector
 from gateway.findings import decide
 from policies import shipped_policy
 
-TRACES = "shared/datasets/agent/agentdojo-v1.2.2-workspace-travel.jsonl.gz"
-DEFAULT_TRACES = next((p / TRACES for p in Path(__file__).resolve().parents if (p / TRACES).exists()),
-                      Path(__file__).resolve().parents[2] / TRACES)
-"""The nearest shared/ above this checkout (worktrees sit a level deeper than the main checkout)."""
 STEP_S = 5.0
 """Simulated seconds between events (the baseline's clock)."""
 
@@ -55,13 +49,6 @@ class Clock:
     def __call__(self) -> float:
         self.now += STEP_S
         return self.now
-
-
-def traces(path: Path) -> Iterator[dict[str, Any]]:
-    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as lines:
-        for line in lines:
-            if line.strip():
-                yield json.loads(line)
 
 
 def detectors(extra: list[str], history: BaselineStore, clock: Clock) -> list[Detector]:
@@ -89,7 +76,7 @@ def benign_history(benign: list[dict[str, Any]], suite: str, user_task: str) -> 
 
 def evaluate(path: Path, extra: list[str], with_history: bool) -> dict[str, Any]:
     section = shipped_policy("production").detection
-    everything = list(traces(path))
+    everything = list(load_traces(path))
     benign = [t for t in everything if not t["is_attack"]]
     pipelines: dict[tuple[str, str], DetectionPipeline] = {}
     calls: dict[str, Counter[str]] = defaultdict(Counter)
@@ -166,7 +153,7 @@ def report(result: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES)
+    parser.add_argument("--traces", type=Path, default=nearest(AGENTDOJO))
     parser.add_argument("--detector", action="append", default=[], metavar="MODULE:FACTORY",
                         help="an extra detector, e.g. gateway.detect.injection:InjectionDetector")
     parser.add_argument("--baseline-history", action="store_true",

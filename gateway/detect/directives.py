@@ -38,14 +38,17 @@ _VERBS = (
 "find attached ..." are everywhere in benign mail, and reading alone moves nothing out."""
 _LEAD = r"(?:(?:please|kindly|do|also|then|now|first|just|immediately|and|so|quickly|urgently) )*"
 _MARKS = str.maketrans({".": "\0", ":": "\1", ";": "\0", "!": "\0", "?": "\0", "-": "\0", "*": "\0", "•": "\0"})
-_VERB = "(?:" + _VERBS + ")\\b(?!\1)"  # "email: x" is a field, not an order
+_VERB = "(?:" + _VERBS + ")\\b(?![\0\1])"  # "email: x" is a field, not an order
 _CUES = (
-    re.compile("[\0\1] " + _LEAD + _VERB),
+    re.compile("\0 " + _LEAD + _VERB),
     re.compile("please " + _LEAD + _VERB),
     re.compile(r"you (?:(?:must|should|shall|need to|have to|will|can|could|are to|are required to|ought to) )?"
                + _LEAD + _VERB),
-    re.compile(r"(?:should|must|shall|has to|have to|needs to|need to|is to|are to) be\b"),
+    re.compile(r"sh(?:ould|all) be\b"),
+    re.compile(r"must be\b"),
+    re.compile(r"to be\b"),  # after has/have/needs/need/is/are (checked below: a lookbehind would scan slowly)
 )
+_TO_BE = frozenset(("has ", "ave ", "eds ", "eed ", " is ", "are "))
 
 
 def _end(marked: str, position: int, limit: int) -> int:
@@ -86,9 +89,12 @@ class Spans:
 def directive_spans(folded: str) -> Spans:
     """The directive sentences of a folded text, as (start, end) offsets into it."""
     marked = "\0 " + folded.translate(_MARKS)  # sentence marks are NUL, colons SOH; the text starts a sentence
+    starts = marked.replace("\1", "\0")  # for finding sentence starts, a colon is one (a literal to scan for)
     found: list[tuple[int, int]] = []
     for cue in _CUES:
-        for match in cue.finditer(marked):
+        for match in cue.finditer(starts):
+            if match.group() == "to be" and starts[match.start() - 4 : match.start()] not in _TO_BE:
+                continue
             start = match.start() + (2 if match.group()[0] in "\0\1" else 0)
             found.append((start - 2, _end(marked, match.end(), start + MAX_SPAN) - 2))
     found.sort()

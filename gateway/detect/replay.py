@@ -10,14 +10,19 @@ attacker wanted is ``malicious``, a request whose newest tool result carries an 
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from gateway.events import Message, RequestEvent, ResponseEvent, ToolCall, ToolResult, ToolSpec
 
-__all__ = ["Step", "replay", "tool_specs"]
+__all__ = ["AGENTDOJO", "Step", "load_traces", "nearest", "replay", "tool_specs"]
+
+AGENTDOJO = "shared/datasets/agent/agentdojo-v1.2.2-workspace-travel.jsonl.gz"
+"""The development traces, relative to the folder that holds the checkout (see ``nearest``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,21 @@ class Step:
     """A tool call the attacker wanted."""
     injected: bool = False
     """A request whose new tool results carry an injected instruction."""
+
+
+def nearest(relative: str, start: Path | None = None) -> Path:
+    """``relative`` under the nearest folder above ``start`` (this file) that has it; else where it would be
+    beside a main checkout. Worktrees sit a level deeper than the main checkout, so the level varies."""
+    here = (start or Path(__file__)).resolve()
+    return next((p / relative for p in here.parents if (p / relative).exists()), here.parents[3] / relative)
+
+
+def load_traces(path: Path) -> Iterator[dict[str, Any]]:
+    """Traces from a JSON-lines file, gzipped or not."""
+    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as lines:
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
 
 
 def tool_specs(tools: list[Mapping[str, Any]]) -> tuple[ToolSpec, ...]:

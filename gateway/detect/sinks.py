@@ -13,14 +13,13 @@ reads*: on their own harmless, they are the first half of an exfiltration.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.events import ToolSpec
 
-__all__ = ["SinkProfile", "profile_of", "spec_key", "tokens"]
+__all__ = ["SinkProfile", "profile_of", "tokens"]
 
 Category = str
 """payment, message, share, credentials, delete, access, publish, execute, and write: a tool that changes the
@@ -142,13 +141,6 @@ def profile_of(name: str, spec: ToolSpec | None, argument_keys: Iterable[str] = 
     sensitive = reads and (bool(_SENSITIVE_OBJECTS.intersection(words))
                            or any(pair in _SENSITIVE_PAIRS for pair in zip(words, words[1:], strict=False)))
     return SinkProfile(frozenset(categories), tuple(categories.values()), reads, sensitive)
-
-
-def spec_key(spec: ToolSpec | None) -> str:
-    """A cache key for a spec (its description and schema as canonical JSON)."""
-    if spec is None:
-        return ""
-    return spec.description + json.dumps(spec.input_schema, sort_keys=True, default=str)
 
 
 def _from_words(words: list[str], where: str, out: dict[Category, str]) -> None:

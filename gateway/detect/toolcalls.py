@@ -38,7 +38,7 @@ from gateway.detect.arguments import dangerous
 from gateway.detect.base import SessionContext
 from gateway.detect.egress import blobs, secrets
 from gateway.detect.provenance import Origin, Provenance
-from gateway.detect.sinks import SinkProfile, profile_of, spec_key
+from gateway.detect.sinks import SinkProfile, profile_of
 from gateway.detect.values import Value, extract, fold
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec
 from gateway.findings import Finding, Severity
@@ -87,7 +87,7 @@ class ToolCallDetector:
     name = "toolcall"
 
     def __init__(self) -> None:
-        self._profiles: dict[tuple[str, str, frozenset[str]], SinkProfile] = {}
+        self._profiles: dict[tuple[str, str, frozenset[str], tuple[str, ...]], SinkProfile] = {}
 
     def on_request(self, event: RequestEvent, context: SessionContext) -> list[Finding]:
         state: _State = context.of(self.name, _State)
@@ -137,6 +137,8 @@ class ToolCallDetector:
         self._remember_tools(event.tools, state)
 
     def _remember_tools(self, tools: tuple[ToolSpec, ...], state: _State) -> None:
+        if tools and all(state.tools.get(spec.name) == spec for spec in tools):
+            return
         for spec in tools:
             if spec.name not in state.tools and len(state.tools) >= _MAX_TOOLS:
                 del state.tools[next(iter(state.tools))]
@@ -160,7 +162,9 @@ class ToolCallDetector:
         return self._rules(_Call(call.name, channel, leaves, self._profile(call.name, spec, keys)), state)
 
     def _profile(self, name: str, spec: ToolSpec | None, keys: frozenset[str]) -> SinkProfile:
-        cache_key = (name, spec_key(spec), keys)
+        declared = spec.input_schema.get("properties") if spec is not None and not keys else None
+        cache_key = (name, spec.description[:400] if spec else "", keys,
+                     tuple(declared) if isinstance(declared, dict) else ())
         profile = self._profiles.get(cache_key)
         if profile is None:
             if len(self._profiles) >= _MAX_PROFILES:
