@@ -31,6 +31,7 @@ from typing import Literal, Protocol
 
 from gateway.detect.base import SessionContext
 from gateway.detect.directives import directive_spans
+from gateway.detect.provenance import find_word
 from gateway.detect.values import fold
 from gateway.errors import ToolNotPinned
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec
@@ -239,11 +240,13 @@ def _shadowing(spec: ToolSpec, others: set[str]) -> tuple[str, str] | None:
         quoted = any(f"{q}{low}{q}" in folded for q in "`'\"")
         if not (quoted or _NAMEY.search(name)):
             continue  # "search" in prose is a word, not a tool
-        for match in re.finditer(r"(?<![\w.-])" + re.escape(low) + r"(?![\w-])", folded):
-            start = max(0, match.start() - 160)
-            sentence = folded[start : match.end() + 160]
-            if spans.covering(match.start()) or _SHADOW_CUES.search(sentence):
+        at = find_word(folded, low)
+        while at >= 0:
+            start = max(0, at - 160)
+            sentence = folded[start : at + len(low) + 160]
+            if spans.covering(at) or _SHADOW_CUES.search(sentence):
                 return name, ("…" if start else "") + sentence[:240]
+            at = find_word(folded, low, at + len(low))
     return None
 
 

@@ -14,14 +14,13 @@ content is scanned. Memory is bounded per session: ``MAX_UNTRUSTED_CHARS`` of fo
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
 from gateway.detect.directives import Spans, directive_spans
 from gateway.detect.values import Kind, Value, extract, fold
 
-__all__ = ["MAX_ORIGINS", "MAX_TRUSTED_CHARS", "MAX_UNTRUSTED_CHARS", "Mention", "Origin", "Provenance"]
+__all__ = ["MAX_ORIGINS", "MAX_TRUSTED_CHARS", "MAX_UNTRUSTED_CHARS", "Mention", "Origin", "Provenance", "find_word"]
 
 MAX_UNTRUSTED_CHARS = 128 * 1024
 MAX_TRUSTED_CHARS = 64 * 1024
@@ -122,39 +121,36 @@ class Provenance:
 
     def trusted_word(self, folded: str) -> bool:
         """Whether trusted text has this as a whole word (``13`` in "id 13", not in "May 13th")."""
-        pattern = re.compile(r"(?<![\w.-])" + re.escape(folded) + r"(?![\w-]|\.\w)")
-        return any(folded in text and pattern.search(text) for text in self._trusted)
+        return any(find_word(text, folded) >= 0 for text in self._trusted)
 
     def instructed(self, folded: str, *, word: bool = False) -> tuple[str, str] | None:
         """The (source, sentence) of a directive in untrusted text that contains ``folded``, newest first.
 
         ``word``: ``folded`` must stand as a whole word (ids, names), not inside a longer one.
         """
-        pattern = re.compile(r"(?<![\w.-])" + re.escape(folded) + r"(?![\w-]|\.\w)") if word else None
         for chunk in reversed(self._chunks):
             if not chunk.spans or folded not in chunk.text:
                 continue
             for start, end in chunk.spans:
                 sentence = chunk.text[start:end]
-                if folded in sentence and (pattern is None or pattern.search(sentence)):
+                if folded in sentence and (not word or find_word(sentence, folded) >= 0):
                     return chunk.source, _cut(chunk.text, start, end)
         return None
 
     def mentioned(self, name: str) -> Mention | None:
         """Where untrusted text names ``name`` (a tool) as a word, preferring a mention inside a directive."""
         folded = name.casefold()
-        pattern = re.compile(r"(?<![\w.-])" + re.escape(folded) + r"(?![\w-])")
         found: Mention | None = None
         for chunk in reversed(self._chunks):
-            if folded not in chunk.text:
-                continue
-            for match in pattern.finditer(chunk.text):
-                following = chunk.text[match.end() : match.end() + _FOLLOWING]
-                span = chunk.spans.covering(match.start())
+            at = find_word(chunk.text, folded)
+            while at >= 0:
+                end = at + len(folded)
+                following = chunk.text[end : end + _FOLLOWING]
+                span = chunk.spans.covering(at)
                 if span is not None:
                     return Mention(chunk.source, _cut(chunk.text, *span), True, following)
-                found = found or Mention(chunk.source, _cut(chunk.text, match.start() - 60, match.end() + 60), False,
-                                         following)
+                found = found or Mention(chunk.source, _cut(chunk.text, at - 60, end + 60), False, following)
+                at = find_word(chunk.text, folded, end)
         return found
 
     def _first_sight(self, text: str) -> bool:
@@ -165,6 +161,24 @@ class Provenance:
             del self._seen[next(iter(self._seen))]
         self._seen[key] = None
         return True
+
+
+def find_word(text: str, word: str, start: int = 0) -> int:
+    """Where ``word`` first stands alone in ``text`` from ``start``: not inside a longer word, a dotted name
+    or a hyphenated one (``13`` in "id 13." but not in "13th" or "v1.13"); -1 if nowhere. A scan with
+    ``str.find``, not a regex: values differ per call and compiling a pattern for each costs more than a scan."""
+    if not word:
+        return -1
+    at = text.find(word, start)
+    while at >= 0:
+        end = at + len(word)
+        before = text[at - 1] if at else " "
+        after = text[end : end + 2]
+        if not (before.isalnum() or before in "_.-") and not (after[:1].isalnum() or after[:1] in "_-"
+                                                              or (after[:1] == "." and after[1:2].isalnum())):
+            return at
+        at = text.find(word, at + 1)
+    return -1
 
 
 def _cut(text: str, start: int, end: int) -> str:
