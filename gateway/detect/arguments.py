@@ -96,17 +96,15 @@ def dangerous(key: str, text: str, executes: bool) -> list[Hit]:
 
 def _shell(key: str, text: str, words: set[str], executes: bool) -> list[Hit]:
     command = executes or bool(words & _COMMAND_KEYS)
+    if not command and words & _IDENTIFIER_KEYS:  # a command may chain commands; a name or a path may not
+        if (match := _SUBSTITUTION.search(text) or _CHAINING.search(text)) is not None:
+            return [Hit("shell_injection", "high", 0.85, f"{key!r} is a name or path but carries shell syntax",
+                        _excerpt(text, match))]
     if (match := _DANGEROUS_COMMAND.search(text)) is not None:
-        severity: Severity = "high" if command else "medium"
+        severity: Severity = "high" if command else "medium"  # in prose it may be an example being discussed
         return [Hit("shell_injection", severity, 0.9 if command else 0.6,
                     f"{key!r} carries a destructive or remote-code command", _excerpt(text, match))]
-    if command or not words & _IDENTIFIER_KEYS:
-        return []  # a command may chain commands; prose may contain semicolons
-    match = _SUBSTITUTION.search(text) or _CHAINING.search(text)
-    if match is None:
-        return []
-    return [Hit("shell_injection", "high", 0.85, f"{key!r} is a name or path but carries shell syntax",
-                _excerpt(text, match))]
+    return []
 
 
 def _sql(key: str, text: str, words: set[str]) -> list[Hit]:

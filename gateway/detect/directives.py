@@ -7,7 +7,7 @@ a data field (``sender: eve@...``, a participants list) is merely *present*. Too
 instructed values are the strongest tool-call-side evidence of a hijack that the gateway can get
 without a model.
 
-A directive is an action verb in the imperative frame: at the start of a sentence or a list item (after
+A directive is an action verb in the imperative frame: at the start of a sentence, a clause or a list item (after
 ``please``, ``do``, ``then``... as needed), after ``please``, or after ``you`` (``you must``, ``you
 should``, ``can you``...); or a specification ("the subject should be ...", "the amount must be ...").
 The sentence runs to the next sentence mark followed by a space (``. ; ! ?``), a list marker, or
@@ -37,8 +37,9 @@ _VERBS = (
 """Verbs that act on something. Reading verbs (get, find, search, read) are left out: "read more at ..." and
 "find attached ..." are everywhere in benign mail, and reading alone moves nothing out."""
 _LEAD = r"(?:(?:please|kindly|do|also|then|now|first|just|immediately|and|so|quickly|urgently) )*"
-_MARKS = str.maketrans({".": "\0", ":": "\1", ";": "\0", "!": "\0", "?": "\0", "-": "\0", "*": "\0", "•": "\0"})
-_VERB = "(?:" + _VERBS + ")\\b(?![\0\1])"  # "email: x" is a field, not an order
+_MARKS = str.maketrans({".": "\0", ":": "\1", ",": "\2", ";": "\0", "!": "\0", "?": "\0", "-": "\0", "*": "\0",
+                        "•": "\0"})
+_VERB = "(?:" + _VERBS + ")\\b(?![\0\1\2])"  # "email: x" is a field, not an order
 _CUES = (
     re.compile("\0 " + _LEAD + _VERB),
     re.compile("please " + _LEAD + _VERB),
@@ -88,8 +89,8 @@ class Spans:
 
 def directive_spans(folded: str) -> Spans:
     """The directive sentences of a folded text, as (start, end) offsets into it."""
-    marked = "\0 " + folded.translate(_MARKS)  # sentence marks are NUL, colons SOH; the text starts a sentence
-    starts = marked.replace("\1", "\0")  # for finding sentence starts, a colon is one (a literal to scan for)
+    marked = "\0 " + folded.translate(_MARKS)  # sentence marks NUL, colons SOH, commas STX; the text starts one
+    starts = marked.replace("\1", "\0").replace("\2", "\0")  # a clause starts after any: one literal to scan for
     found: list[tuple[int, int]] = []
     for cue in _CUES:
         for match in cue.finditer(starts):

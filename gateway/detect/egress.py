@@ -69,6 +69,6 @@ def blobs(text: str) -> list[Leak]:
     found = []
     if (match := _BASE64.search(text)) is not None and not match.group().isdigit():
         found.append(Leak("base64 data", f"{len(match.group())} characters at offset {match.start()}"))
-    if (match := _HEX.search(text)) is not None:
+    if (match := _HEX.search(text)) is not None and not match.group().isdigit():
         found.append(Leak("hex data", f"{len(match.group())} digits at offset {match.start()}"))
     return found

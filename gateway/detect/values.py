@@ -55,6 +55,7 @@ _NUMERIC = re.compile(  # over the text with every digit made "0" (see _numbers)
     r"|0[a-km-z0]{25,34}(?![a-z0])"  # a base58 Bitcoin address (starts with 1 or 3, has a letter: checked below)
 )
 _ZEROS = str.maketrans("123456789", "000000000")
+_BECH32 = re.compile(r"bc1[a-z0-9]{25,59}(?![a-z0-9])")
 _LOCAL_REVERSED = re.compile(r"[a-z0-9._%+-]{0,63}[a-z0-9]")
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?){0,8}")
 _EMAIL_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?){0,8}"
@@ -108,7 +109,7 @@ def extract(text: str, *, scanned: bool = False) -> list[Value]:
     """The values in ``text`` (``scanned``: already ``bounded``), in order of appearance, at most ``MAX_VALUES``."""
     low = text if scanned else bounded(text)
     emails = _emails(low)
-    found = [*emails, *_urls(low), *_domains(low, {e.end for e in emails}), *_numbers(low)]
+    found = [*emails, *_urls(low), *_domains(low, {e.end for e in emails}), *_numbers(low), *_bech32(low)]
     found.sort(key=lambda v: (v.start, -v.end))
     kept: list[Value] = []
     reach = -1
@@ -189,6 +190,11 @@ def _domains(low: str, email_ends: set[int]) -> list[Value]:
         end = tld.end() + (len(rest.group().rstrip(_TRAILING)) if rest else 0)
         found.append(Value("domain", low[start : tld.end()], start, end))
     return found
+
+
+def _bech32(low: str) -> list[Value]:
+    return [Value("crypto", m.group(), m.start(), m.end()) for m in _BECH32.finditer(low)
+            if not m.start() or low[m.start() - 1] not in _WORD]
 
 
 def _behind(low: str, i: int, n: int) -> str:
