@@ -33,7 +33,7 @@ from gateway.detect.base import Detector
 from gateway.detect.baseline import BaselineDetector, BaselineStore, Observation
 from gateway.detect.mcp_pinning import McpPinDetector, MemoryPinStore
 from gateway.detect.pipeline import DetectionPipeline
-from gateway.detect.replay import AGENTDOJO, load_traces, nearest, replay
+from gateway.detect.replay import AGENTDOJO, judge, load_traces, nearest, replay
 from gateway.detect.toolcalls import ToolCallDetector
 from gateway.findings import decide
 from policies import shipped_policy
@@ -94,17 +94,11 @@ def evaluate(path: Path, extra: list[str], with_history: bool) -> dict[str, Any]
         pipeline = pipelines[task]
         seen_malicious = blocked = False
         stop_counted = False
-        for step in replay(trace, agent=f"agentdojo-{suite}", session=trace["id"]):
-            if step.kind == "request":
-                findings = pipeline.on_request(step.request)
-            else:
-                assert step.call is not None and step.response is not None
-                findings = pipeline.on_response(step.response, step.request) + pipeline.on_tool_call(step.call,
-                                                                                                   step.request)
+        for step, findings in judge(pipeline, trace, agent=f"agentdojo-{suite}", session=trace["id"]):
             decision = decide(findings)
             rules.update(f.rule for f in findings if f.action != "allow")
             blocked |= decision == "block"
-            if step.kind == "tool_call":
+            if step.call is not None:
                 label = "malicious" if step.malicious else "other"
                 for key in (suite, "all"):
                     calls[key][f"{label}"] += 1

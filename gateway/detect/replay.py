@@ -15,11 +15,15 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.events import Message, RequestEvent, ResponseEvent, ToolCall, ToolResult, ToolSpec
+from gateway.findings import Finding
 
-__all__ = ["AGENTDOJO", "Step", "load_traces", "nearest", "replay", "tool_specs"]
+if TYPE_CHECKING:
+    from gateway.detect.pipeline import DetectionPipeline
+
+__all__ = ["AGENTDOJO", "Step", "judge", "load_traces", "nearest", "replay", "tool_specs"]
 
 AGENTDOJO = "shared/datasets/agent/agentdojo-v1.2.2-workspace-travel.jsonl.gz"
 """The development traces, relative to the folder that holds the checkout (see ``nearest``)."""
@@ -112,6 +116,18 @@ def replay(trace: Mapping[str, Any], *, agent: str, session: str) -> Iterator[St
                                 .strip()))
     if pending:
         yield Step("request", request(), injected=injected)
+
+
+def judge(pipeline: DetectionPipeline, trace: Mapping[str, Any], *, agent: str,
+          session: str) -> Iterator[tuple[Step, list[Finding]]]:
+    """Each step of a trace with the findings the pipeline returned for it, in order (a proposed call is
+    judged after its response, as the proxy sees them)."""
+    for step in replay(trace, agent=agent, session=session):
+        if step.call is None or step.response is None:
+            yield step, pipeline.on_request(step.request)
+        else:
+            yield step, pipeline.on_response(step.response, step.request) + pipeline.on_tool_call(step.call,
+                                                                                               step.request)
 
 
 def _call(raw: Mapping[str, Any]) -> ToolCall:
