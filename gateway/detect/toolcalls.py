@@ -78,6 +78,9 @@ class _Call:
     channel: str
     leaves: list[tuple[str, str]]
     profile: SinkProfile
+    destination: str | None = None
+    """An HTTP request's own URL: followed for provenance, not judged as an argument (the gateway's host
+    allow-list decides where the agent may connect; an internal host listed there is no SSRF)."""
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -147,13 +150,16 @@ class ToolCallDetector:
     # -- judging a call -----------------------------------------------------------------------------
 
     def _judge_http(self, event: RequestEvent, state: _State) -> list[Finding]:
-        url = f"{event.scheme}://{event.host}:{event.port}{event.path}"
-        leaves = [("url", url)] + [("body", m.text[:MAX_LEAF_CHARS]) for m in event.messages if m.role == "body"]
+        path, _, query = event.path.partition("?")
+        leaves = [("path", path), ("query", query)] if query else [("path", path)]
+        leaves += [("body", m.text[:MAX_LEAF_CHARS]) for m in event.messages if m.role == "body"]
         method = event.method.upper()
         category = {"POST": "publish", "PUT": "publish", "PATCH": "publish", "DELETE": "delete"}.get(method)
         profile = SinkProfile(frozenset({category} if category else ()), (f"HTTP {method}",),
                               reads=category is None, sensitive_read=False)
-        return self._rules(_Call(f"HTTP {method} {event.host}", "outbound HTTP request", leaves, profile), state)
+        destination = f"{event.scheme}://{event.host}:{event.port}{path}"
+        return self._rules(_Call(f"HTTP {method} {event.host}", "outbound HTTP request", leaves, profile,
+                                 destination), state)
 
     def _judge(self, call: ToolCall, spec: ToolSpec | None, state: _State, channel: str) -> list[Finding]:
         arguments = call.arguments if call.valid_json and call.arguments is not None else call.arguments_raw
@@ -195,16 +201,17 @@ class ToolCallDetector:
         tainted: list[str] = []
         destinations: list[bool] = []
         copied: list[tuple[str, str, tuple[str, str]]] = []
-        for key, text in call.leaves:
+        own_url = [("url", call.destination, False)] if call.destination else []
+        for key, text, argument in own_url + [(key, text, True) for key, text in call.leaves]:
             folded = fold(text)
             for value in _values(folded):
                 origin = provenance.origin(value)
                 if origin is not None:
                     (instructed if origin.instructed else tainted).append(_trace(key, value.value, origin))
                 if value.kind in _DESTINATIONS:
-                    destinations.append(origin is None and value.value in provenance.trusted_values
+                    destinations.append(value.value in provenance.trusted_values
                                         or provenance.trusted_says(value.value))
-            if profile.is_sink and (hit := _copied(key, folded, provenance)) is not None:
+            if argument and profile.is_sink and (hit := _copied(key, folded, provenance)) is not None:
                 copied.append((key, text, hit))
         if copied and not instructed:
             key, text, (source, sentence) = copied[0]

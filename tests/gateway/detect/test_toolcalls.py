@@ -172,3 +172,12 @@ def test_any_arguments_and_content_never_raise(arguments: object, content: str) 
     proposed = ToolCall(name="send_email", arguments=arguments, arguments_raw=raw)
     findings = judged(("user", "hi"), ("tool", content), proposed=proposed)
     assert all(f.rule.startswith("detect.toolcall.") and 0 <= f.score <= 1 for f in findings)
+
+
+def test_an_http_request_to_an_internal_host_is_the_host_lists_business_but_its_query_is_judged() -> None:
+    detector, ctx = ToolCallDetector(), context()
+    assert detector.on_request(http("GET", "localhost", "/health", port=8080), ctx) == []
+    found = detector.on_request(http("GET", "proxy.example", "/fetch?url=http://169.254.169.254/latest"), ctx)
+    assert rules(found) == {"ssrf": "critical"}
+    climb = detector.on_request(http("GET", "files.example", "/static/../../../etc/shadow"), ctx)
+    assert rules(climb)["path_traversal"] == "high"
