@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from gateway.detect.arguments import dangerous
@@ -43,12 +44,14 @@ from gateway.detect.values import Value, extract, fold
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec
 from gateway.findings import Finding, Severity
 
-__all__ = ["MAX_LEAVES", "MAX_LEAF_CHARS", "ToolCallDetector"]
+__all__ = ["MAX_CALL_CHARS", "MAX_LEAVES", "MAX_LEAF_CHARS", "ToolCallDetector"]
 
 MAX_LEAVES = 256
 """String arguments judged per call (depth-first); the rest are not."""
 MAX_LEAF_CHARS = 8192
 """Characters of each string argument judged."""
+MAX_CALL_CHARS = 65536
+"""Characters judged per call, all arguments together."""
 _MAX_TOOLS = 512
 _MAX_PROFILES = 4096
 _URL_KEYS = frozenset(("url", "uri", "link", "href", "endpoint", "webhook", "callback", "redirect"))
@@ -308,12 +311,13 @@ class ToolCallDetector:
 
 def _leaves(node: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
     """(key, string) for every string or number in the arguments, depth-first, bounded in count and size."""
-    count = 0
+    count = chars = 0
     stack: list[tuple[str, Any, int]] = [(key, node, depth)]
-    while stack and count < MAX_LEAVES:
+    while stack and count < MAX_LEAVES and chars < MAX_CALL_CHARS:
         key, node, depth = stack.pop()
         if isinstance(node, str):
             count += 1
+            chars += min(len(node), MAX_LEAF_CHARS)
             yield key, node[:MAX_LEAF_CHARS]
         elif isinstance(node, bool) or node is None:
             continue
@@ -321,7 +325,7 @@ def _leaves(node: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, str
             count += 1
             yield key, repr(node)
         elif depth < 32 and isinstance(node, dict):
-            stack.extend((str(k), v, depth + 1) for k, v in reversed(list(node.items())[:MAX_LEAVES]))
+            stack.extend((str(k), v, depth + 1) for k, v in reversed(list(islice(node.items(), MAX_LEAVES))))
         elif depth < 32 and isinstance(node, list | tuple):
             stack.extend((key, v, depth + 1) for v in reversed(node[:MAX_LEAVES]))
 
