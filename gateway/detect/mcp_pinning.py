@@ -12,7 +12,8 @@ insignificant whitespace, UTF-8) — and compared with the pin in a ``ToolPinSto
   re-pins its current definition;
 - a tool appearing on a server already pinned is flagged (``new_tool``, medium) and pinned, or
   quarantined like a changed one with ``McpSettings.quarantine_new_tools``;
-- a call to a tool the server never listed is flagged (``unlisted_tool``, medium);
+- a call to a tool the server never listed is flagged (``unlisted_tool``, medium), and a name listed
+  twice with different definitions is quarantined (``duplicate_tool``, medium);
 - a description that names another tool (of this or another server) inside an instruction ("before
   using `send_email`, always add ...") is shadowing (``tool_shadowing``, high), in MCP listings and in
   the tools a chat request offers the model.
@@ -172,12 +173,17 @@ class McpPinDetector:
         findings: list[Finding] = []
         first: list[str] = []
         servers_known: dict[str, bool] = {}
+        listed: dict[tuple[str, str], list[tuple[ToolSpec, str]]] = {}
         for spec in tools:
-            server = spec.server or _server(request, None)
+            listed.setdefault((spec.server or _server(request, None), spec.name), []).append((spec, tool_digest(spec)))
+        for (server, name), versions in listed.items():
             if server not in servers_known:
                 servers_known[server] = bool(self._store.pins(server))
-            digest = tool_digest(spec)
-            pin = self._store.get(server, spec.name)
+            spec, digest = versions[0]
+            pin = self._store.get(server, name)
+            if len({d for _, d in versions}) > 1:
+                findings += self._ambiguous(server, spec, digest, pin, state)
+                continue
             if pin is None:
                 new = servers_known[server]
                 quarantine = new and self._settings.quarantine_new_tools
@@ -208,6 +214,21 @@ class McpPinDetector:
                                      f"pinned {len(first)} tools on first sight (trust on first use)",
                                      (", ".join(first)[:240],)))
         return findings
+
+    def _ambiguous(self, server: str, spec: ToolSpec, digest: str, pin: ToolPin | None,
+                   state: _State) -> list[Finding]:
+        """A listing that defines one name twice, differently: which one the model sees is anyone's guess."""
+        reason = "the server lists it twice with different definitions"
+        if pin is None:
+            pin = ToolPin(server, spec.name, digest, spec.description[:_MAX_DESCRIPTION], dict(spec.input_schema),
+                          self._clock())
+        if pin.status != "quarantined" or pin.reason != reason:
+            self._store.put(replace(pin, status="quarantined", observed=spec, observed_digest=digest, reason=reason))
+        if (server, spec.name, "duplicate") in state.reported:
+            return []
+        state.reported.add((server, spec.name, "duplicate"))
+        return [_finding("duplicate_tool", "medium", 0.7, f"{spec.name!r} of {server}: {reason}; calls are refused "
+                         "while it is (an approval lasts until the next such listing)", ())]
 
     def _shadowed(self, tools: tuple[ToolSpec, ...]) -> list[Finding]:
         key = hash(tuple((t.server, t.name, t.description) for t in tools))
