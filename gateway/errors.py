@@ -10,7 +10,9 @@
         │   ├── AuditUnavailable    the audit database cannot be written now: the proxy answers 503
         │   └── AuditTampered       exit 1: the log does not verify (modified, deleted, inserted, reordered,
         │                           truncated records, a bad signature, an index that disagrees with the chain)
-        └── AgentError              exit 2: an agent name that is unknown, taken or malformed
+        ├── AgentError              exit 2: an agent name that is unknown, taken or malformed
+        └── DetectionError          a detection request that cannot be honoured
+            └── ToolNotPinned       approving an MCP tool the pin store has never seen
 
 Parsers raise ``ProtocolError``; the front door (``gateway.protocols``) turns it into an event's
 ``parse_error`` or ``error`` so that nothing is lost and the policy decides, not an exception handler.
@@ -32,10 +34,12 @@ __all__ = [
     "AuditError",
     "AuditTampered",
     "AuditUnavailable",
+    "DetectionError",
     "GatewayError",
     "ProtocolError",
     "SSEError",
     "SessionHeaderError",
+    "ToolNotPinned",
 ]
 
 
@@ -76,3 +80,11 @@ class AuditTampered(AuditError):
 
 class AgentError(GatewayError):
     """An agent cannot be added, found or revoked as asked."""
+
+
+class DetectionError(GatewayError):
+    """A detection request (approve a tool, add a suppression) that cannot be honoured."""
+
+
+class ToolNotPinned(DetectionError):
+    """Approving an MCP tool that was never seen: there is nothing to approve."""

@@ -5,6 +5,7 @@
     True
 """
 
+from policies.detection import DetectionSection
 from policies.errors import ModelgateError, PolicyError
 from policies.gateway import AuditSection, GatewayProfile, GatewaySection
 from policies.loader import load_policy, shipped_policy
@@ -13,6 +14,7 @@ from policies.schema import CertificateRoot, KeylessIdentity, Policy, TrustSecti
 __all__ = [
     "AuditSection",
     "CertificateRoot",
+    "DetectionSection",
     "GatewayProfile",
     "GatewaySection",
     "KeylessIdentity",

@@ -2,7 +2,7 @@
 
 Every field has a default that is safe on its own: an empty trust section trusts nobody, an SBOM is
 required and only safetensors and GGUF weights are allowed. Sections are added by later features
-(attestation, gateway); each is a frozen model so that a policy cannot change after it is loaded.
+(attestation, gateway, detection); each is a frozen model so that a policy cannot change after it is loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from policies.attestation import AttestationSection
+from policies.detection import DetectionSection
 from policies.gateway import GatewaySection
 
 __all__ = ["KeylessIdentity", "Policy", "TrustSection", "WeightFormat"]
@@ -83,3 +84,6 @@ class Policy(_Strict):
 
     gateway: GatewaySection = GatewaySection()
     """What agents may reach through the gateway, and how it is audited (nothing is allowed by default)."""
+
+    detection: DetectionSection = DetectionSection()
+    """What the local detectors' findings do (high severity blocks, medium alerts, by default)."""
