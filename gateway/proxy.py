@@ -30,8 +30,10 @@ from gateway.addons.gatekeeper import Gatekeeper, Inspector
 from gateway.audit.agents import AgentStore
 from gateway.audit.db import default_home
 from gateway.audit.writer import AuditWriter, WriterConfig
+from gateway.detect.mcp_pinning import MemoryPinStore, ToolPinStore
 from gateway.engine_link import check_engine
 from gateway.errors import GatewayError
+from gateway.inspection import build_pipeline
 from gateway.protocols import Limits
 from policies.schema import Policy
 
@@ -56,6 +58,9 @@ class GatewayConfig:
     upstream_ca: Path | None = None
     """PEM bundle that replaces the system roots for verifying upstream TLS (a private CA)."""
     inspector: Inspector | None = None
+    """The detection pipeline; None: the one ``gateway.inspection`` builds from the policy (unless disabled)."""
+    pins: ToolPinStore | None = None
+    """Where MCP tool pins live; None: in memory, for this process only."""
     check_engine: bool = False
     """The upstream is a modelgate engine: verify its attestation at start and record its model load."""
 
@@ -97,6 +102,10 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
         if config.check_engine:
             await _record_engine(config, writer)
         store = AgentStore(writer.database)
+        inspector = config.inspector
+        if inspector is None and config.policy.detection.enabled:
+            inspector = await asyncio.to_thread(build_pipeline, config.policy, writer.database,
+                                                config.pins or MemoryPinStore())
     except BaseException:
         await writer.aclose()
         raise
@@ -104,7 +113,7 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
     master.options.update(**config.addon_options())
     auth = AgentAuth(store, config.upstream_credential)
     master.addons.add(auth, EgressGuard(config.policy, auth),
-                      Gatekeeper(config.policy, writer, inspector=config.inspector, limits=Limits()))
+                      Gatekeeper(config.policy, writer, inspector=inspector, limits=Limits()))
     if started is not None:
         master.addons.add(_Running(lambda: started(master)))
     try:

@@ -2,8 +2,9 @@
 Anthropic messages, and a JSON tool API. It records what reached it, with the gateway's request id, so
 tests can check that nothing arrived without its audit record.
 
-The answer is chosen by the last user message: ``call NAME {json}`` makes the model call tool NAME with
-those arguments; anything else is answered with text.
+The answer is chosen by the newest user or tool message with ``call NAME {json}``: the model calls tool
+NAME with those arguments (a tool result that says so plays an injected instruction the model obeys);
+anything else is answered with text.
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ class Upstream:
 
 
 def _intent(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
-    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
-    content = last.get("content") if last else ""
-    text = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content or ())
-    match = _CALL.search(text or "")
-    return (match.group(1), json.loads(match.group(2))) if match else None
+    """The newest ``call NAME {json}`` in the user's or a tool's message: a hijacked model obeys tool output."""
+    for message in reversed(messages):
+        if message.get("role") not in ("user", "tool"):
+            continue
+        content = message.get("content") or ""
+        text = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content)
+        if match := _CALL.search(text):
+            return match.group(1), json.loads(match.group(2))
+    return None
 
 
 def upstream_app(record: Upstream) -> Starlette:
