@@ -9,9 +9,7 @@ STATE ?= .state
 TORCH_SPEC ?= torch==2.13.0
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-PORT ?= 8000
-
-.PHONY: up install test provenance serve clean
+.PHONY: up install test provenance clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 2; }
@@ -22,8 +20,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Until the gateway exists, the main job is the verified default model, served by the built-in engine.
-up: install provenance serve
+# The main job: sign, verify, attest and serve the default model behind the gateway, with the audit log.
+up: install
+	$(MG) up --state-dir $(STATE) $(UP_ARGS)
 
 provenance: install
 	@mkdir -p $(STATE)
@@ -38,21 +37,6 @@ provenance: install
 	echo "Done: fetched the default model, wrote its CycloneDX ML-BOM ($(STATE)/model.cdx.json),"; \
 	echo "signed it with a development key ($(STATE)/dev-signing.key.pem) into $(STATE)/model.sigstore.json,"; \
 	echo "and verified every file against that bundle under policies/dev.yaml."
-
-# Serve the model that `provenance` signed, through the verified load, with a development API token.
-serve: install
-	@test -f $(STATE)/engine-token || (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(24))' > $(STATE)/engine-token)
-	@set -e; \
-	model=$$($(MG) models fetch --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["path"])'); \
-	token=$$(cat $(STATE)/engine-token); \
-	echo; \
-	echo "==> serving $$model on http://127.0.0.1:$(PORT)/v1 (token in $(STATE)/engine-token). Try:"; \
-	echo "curl -s http://127.0.0.1:$(PORT)/v1/chat/completions -H 'Authorization: Bearer $$token' \\"; \
-	echo "  -H 'Content-Type: application/json' \\"; \
-	echo "  -d '{\"model\": \"$$(basename $$model)\", \"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of France?\"}], \"temperature\": 0}'"; \
-	echo; \
-	MODELGATE_ENGINE_TOKEN=$$token exec $(MG) engine serve --model "$$model" --bundle $(STATE)/model.sigstore.json \
-		--key $(STATE)/dev-signing.pub.pem --policy policies/dev.yaml --port $(PORT)
 
 test: install
 	$(PY) -m ruff check .

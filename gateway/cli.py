@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -13,11 +14,17 @@ from rich.console import Console
 import gateway.audit.agents_cli
 import gateway.audit.cli
 from gateway.addons.auth import UpstreamCredential
+from gateway.engine_link import check_engine
 from gateway.errors import GatewayError
 from gateway.proxy import GatewayConfig, ca_certificate, run_gateway
 from policies.loader import load_policy
 
 __all__ = ["register"]
+
+_STATE_DIR = typer.Option(None, "--state-dir", help="The gateway's state folder [default: $MODELGATE_HOME or "
+                                                     "~/.modelgate].")
+
+_AUDIT_DB = typer.Option(None, "--audit-db", help="Audit database URL [default: SQLite in --state-dir].")
 
 gateway_app = typer.Typer(help="The mitmproxy gateway in front of the engine and agents' outbound calls.",
                           no_args_is_help=True)
@@ -72,8 +79,8 @@ def run(
     listen: str = typer.Option("127.0.0.1:8080", "--listen", help="Reverse-mode listener (HOST:PORT)."),
     proxy_listen: str = typer.Option("127.0.0.1:8081", "--proxy-listen",
                                      help="Forward-proxy listener (HOST:PORT), or 'off'."),
-    audit_db: str | None = typer.Option(None, "--audit-db", help="Audit database URL [default: SQLite in --home]."),
-    home: Path | None = typer.Option(None, "--home", help="State folder [default: $MODELGATE_HOME or ~/.modelgate]."),
+    audit_db: str | None = _AUDIT_DB,
+    home: Path | None = _STATE_DIR,
     upstream_ca: Path | None = typer.Option(None, "--upstream-ca", help="PEM roots for upstream TLS (replace the "
                                                                         "system's)."),
 ) -> None:
@@ -95,7 +102,7 @@ def run(
 @ca_app.command("export")
 def export(
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the PEM here [default: stdout]."),
-    home: Path | None = typer.Option(None, "--home", help="State folder [default: $MODELGATE_HOME or ~/.modelgate]."),
+    home: Path | None = _STATE_DIR,
 ) -> None:
     """Print the gateway's CA certificate (created if missing) for agents to trust."""
     from mitmproxy.certs import CertStore
@@ -117,8 +124,8 @@ def up(
     bundle: Path | None = typer.Option(None, "--bundle", help="Its Sigstore bundle [default: sign it with the "
                                                               "development key]."),
     key: Path | None = typer.Option(None, "--key", help="Public key the bundle verifies with."),
-    audit_db: str | None = typer.Option(None, "--audit-db", help="Audit database URL [default: SQLite in --home]."),
-    home: Path | None = typer.Option(None, "--home", help="State folder [default: $MODELGATE_HOME or ~/.modelgate]."),
+    audit_db: str | None = _AUDIT_DB,
+    home: Path | None = _STATE_DIR,
     engine_port: int = typer.Option(8000, "--engine-port"),
     listen: str = typer.Option("127.0.0.1:8080", "--listen", help="The agents' LLM endpoint (HOST:PORT)."),
     proxy_listen: str = typer.Option("127.0.0.1:8081", "--proxy-listen", help="Forward proxy (HOST:PORT) or 'off'."),
@@ -133,12 +140,14 @@ def up(
         home=home or default_home(), policy_file=policy_file or shipped_policy_path("dev"), model=model,
         bundle=bundle, key=key, audit_url=audit_db, engine_port=engine_port, listen=parse_listen(listen, "--listen"),
         proxy_listen=None if proxy_listen == "off" else parse_listen(proxy_listen, "--proxy-listen"), agent=agent)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # commands to paste must not be wrapped
     stack = prepare(options)
     console.print(f"[green]model[/]    {stack.model} (bundle {stack.bundle})")
     process = start_engine(stack, options)
     try:
-        config = stack.gateway
+        engine = check_engine(stack.gateway.upstream, stack.engine_token, stack.gateway.policy)
+        console.print(f"[green]attested[/] {engine.verdict.summary}")
+        config = dataclasses.replace(stack.gateway, engine=engine)
         reverse = f"http://{config.reverse_listen[0]}:{config.reverse_listen[1]}/v1"
         proxy = f"http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "off"
         console.print(_banner(reverse, proxy, stack.model.name, stack.agent, stack.agent_key, config.state_dir))
@@ -149,11 +158,11 @@ def up(
 
 
 def _banner(reverse: str, proxy: str, model: str, agent: str, key: str, home: Path) -> str:
-    return f"""[green]engine[/]   verified, attested and serving (upstream of the gateway only)
+    return f"""[green]engine[/]   verified and serving (the gateway's upstream only; its log: {home}/engine.log)
 [green]gateway[/]  {reverse}   (agents: OPENAI_BASE_URL={reverse})
-[green]proxy[/]    {proxy}   (HTTPS_PROXY=http://{agent}:<key>@..., CA: modelgate ca export --home {home})
+[green]proxy[/]    {proxy}   (HTTPS_PROXY=http://{agent}:<key>@..., CA: modelgate ca export --state-dir {home})
 [green]agent[/]    {agent}, key {key}
-[green]audit[/]    modelgate audit list --home {home}; modelgate audit verify --home {home}
+[green]audit[/]    MODELGATE_HOME={home} modelgate audit list | audit verify
 
 Try:
 curl -s {reverse}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\

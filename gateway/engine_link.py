@@ -26,7 +26,7 @@ from attest.tee.binding import Binding
 from attest.tee.evidence import EvidenceBundle
 from attest.tee.times import AppraisalTimes
 from engine.identity import challenge_message
-from gateway.errors import GatewayError
+from gateway.errors import EngineRefused, GatewayError
 from policies.schema import Policy
 
 __all__ = ["EngineAttestation", "check_engine"]
@@ -57,7 +57,7 @@ def check_engine(base_url: str, token: str, policy: Policy, *, timeout_s: float 
         verify_bytes(as_public_key(load_der_public_key(key)), signature,
                      challenge_message(nonce, json.dumps(record, sort_keys=True).encode()))
     except (SignatureError, AttestError, ValueError) as exc:
-        raise GatewayError(f"the engine's answer is not signed by its identity key: {exc}") from None
+        raise EngineRefused(f"the engine's answer is not signed by its identity key: {exc}") from None
     try:
         bundle = EvidenceBundle.from_json_bytes(json.dumps(evidence).encode())
         binding = Binding(bytes.fromhex(attestation["nonce"]), record["manifest_digest"], key)
@@ -67,5 +67,5 @@ def check_engine(base_url: str, token: str, policy: Policy, *, timeout_s: float 
     verdict = appraise(bundle, policy.attestation, AppraisalTimes(judged_at), policy=policy.name, expected=binding)
     if not verdict.accepted:
         reasons = "; ".join(v.reason for v in verdict.violations)
-        raise GatewayError(f"the engine's attestation does not satisfy policy '{policy.name}': {reasons}")
+        raise EngineRefused(f"the engine's attestation does not satisfy policy '{policy.name}': {reasons}")
     return EngineAttestation(record, verdict)

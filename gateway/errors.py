@@ -11,6 +11,8 @@
         │   └── AuditTampered       exit 1: the log does not verify (modified, deleted, inserted, reordered,
         │                           truncated records, a bad signature, an index that disagrees with the chain)
         ├── AgentError              exit 2: an agent name that is unknown, taken or malformed
+        ├── EngineRefused           exit 1: the engine behind the gateway refused its model, or its attestation
+        │                           does not hold under the gateway's policy
         └── DetectionError          a detection request that cannot be honoured
             └── ToolNotPinned       approving an MCP tool the pin store has never seen
 
@@ -35,6 +37,7 @@ __all__ = [
     "AuditTampered",
     "AuditUnavailable",
     "DetectionError",
+    "EngineRefused",
     "GatewayError",
     "ProtocolError",
     "SSEError",
@@ -80,6 +83,12 @@ class AuditTampered(AuditError):
 
 class AgentError(GatewayError):
     """An agent cannot be added, found or revoked as asked."""
+
+
+class EngineRefused(GatewayError):
+    """The engine would not load its model, or the gateway does not accept the engine's attestation."""
+
+    exit_code = 1
 
 
 class DetectionError(GatewayError):

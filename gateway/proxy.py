@@ -31,7 +31,7 @@ from gateway.audit.agents import AgentStore
 from gateway.audit.db import default_home
 from gateway.audit.writer import AuditWriter, WriterConfig
 from gateway.detect.mcp_pinning import MemoryPinStore, ToolPinStore
-from gateway.engine_link import check_engine
+from gateway.engine_link import EngineAttestation, check_engine
 from gateway.errors import GatewayError
 from gateway.inspection import build_pipeline
 from gateway.protocols import Limits
@@ -63,6 +63,8 @@ class GatewayConfig:
     """Where MCP tool pins live; None: in memory, for this process only."""
     check_engine: bool = False
     """The upstream is a modelgate engine: verify its attestation at start and record its model load."""
+    engine: EngineAttestation | None = None
+    """The upstream engine, already verified by the caller: its model load is recorded at start."""
 
     @property
     def state_dir(self) -> Path:
@@ -99,7 +101,9 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
         checkpoint_interval_s=config.policy.gateway.audit.checkpoint_interval_s,
         body_cap=config.policy.gateway.audit.body_cap_bytes))
     try:
-        if config.check_engine:
+        if config.engine is not None:
+            await writer.record_model_load(config.engine.record)
+        elif config.check_engine:
             await _record_engine(config, writer)
         store = AgentStore(writer.database)
         inspector = config.inspector

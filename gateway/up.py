@@ -30,7 +30,7 @@ from engine.model_cache import fetch_model
 from gateway.addons.auth import UpstreamCredential
 from gateway.audit.agents import add_agent, list_agents
 from gateway.audit.db import open_database
-from gateway.errors import GatewayError
+from gateway.errors import EngineRefused, GatewayError
 from gateway.proxy import GatewayConfig
 from policies.loader import load_policy
 
@@ -93,13 +93,17 @@ def start_engine(stack: Stack, options: UpOptions) -> subprocess.Popen[bytes]:
                "--port", str(options.engine_port)]
     if _port_taken(options.engine_port):
         raise GatewayError(f"port {options.engine_port} is in use; choose another with --engine-port")
-    process = subprocess.Popen(command, env=os.environ | {"MODELGATE_ENGINE_TOKEN": stack.engine_token},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = options.home / "engine.log"
+    with open(log, "wb") as output:  # a file, not a pipe: a pipe nobody reads would stall the engine
+        process = subprocess.Popen(command, env=os.environ | {"MODELGATE_ENGINE_TOKEN": stack.engine_token},
+                                   stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + _ENGINE_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise GatewayError(f"the engine refused to start (exit {process.returncode}):\n{output.strip()}")
+            lines = log.read_text(errors="replace").strip().splitlines()
+            said = next((line for line in reversed(lines) if line.startswith(("verification failed:", "error:"))),
+                        "\n".join(lines[-20:]))
+            raise EngineRefused(f"the engine refused to start (exit {process.returncode}; its log: {log}): {said}")
         try:
             if httpx.get(f"http://127.0.0.1:{options.engine_port}/health", timeout=1).status_code == 200:
                 return process

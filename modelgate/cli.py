@@ -68,4 +68,4 @@ def _report_error(exc: ModelgateError, *, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"ok": False, "error": type(exc).__name__, "reason": exc.reason}, indent=2))
     else:
-        Console(stderr=True, highlight=False).print(f"[bold red]{label}:[/] {exc.reason}", markup=True)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{label}:[/] {exc.reason}", markup=True)

@@ -51,13 +51,14 @@ def parse_time_option(text: str | None, name: str) -> datetime | None:
 
 
 @contextmanager
-def open_for_cli(url: str | None) -> Iterator[AuditDatabase]:
-    """The database a command reads; the default SQLite file must exist (reading never creates one)."""
+def open_for_cli(url: str | None, home: Path | None = None) -> Iterator[AuditDatabase]:
+    """The database a command reads (default: the SQLite file of ``home``, else of $MODELGATE_HOME); the
+    default file must exist (reading never creates one)."""
     if url is None:
-        path = default_home() / "audit.db"
+        path = (home or default_home()) / "audit.db"
         if not path.exists():
-            raise AuditError(f"no audit database at {path}; give --audit-db or set MODELGATE_HOME")
-    db = open_database(url)
+            raise AuditError(f"no audit database at {path}; give --audit-db, --state-dir or set MODELGATE_HOME")
+    db = open_database(url, home=home)
     try:
         yield db
     finally:
@@ -171,7 +172,7 @@ def verify(
     """Check the hash chain, seals, witness, prune anchors, index and bodies. Exit 1 if anything is wrong."""
     state = _state(state_dir, required=False)
     note = None
-    with open_for_cli(audit_db) as db:
+    with open_for_cli(audit_db, state_dir) as db:
         if state is not None and state_dir is None and audit_db is not None and state.database_id != db.database_id:
             # The default state folder belongs to the default database; for another one, say so, never guess.
             state, note = None, f"{state.root} belongs to another audit database: give --state-dir"
@@ -274,7 +275,7 @@ def prune(
     state = _state(state_dir, required=True)
     if when is None or state is None:
         raise AuditError("--before and a state folder are required")
-    with open_for_cli(audit_db) as db:
+    with open_for_cli(audit_db, state_dir) as db:
         result = prune_log(db, state, before=when)
     if as_json:
         typer.echo(json.dumps({"ok": True} | result.to_json(), indent=2))
