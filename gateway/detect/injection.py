@@ -1,0 +1,215 @@
+"""The injection detector: instructions hidden in what an agent reads, caught before the model acts on them.
+
+An agent is hijacked through its inputs: a tool result, a fetched page, a retrieved document, an MCP tool's
+description. This detector scans exactly those, as they cross the gateway:
+
+- ``RequestEvent.tool_results`` (tool output carried back into a chat request) and ``RequestEvent.tools``
+  (the descriptions and parameter schemas offered to the model);
+- ``ResponseEvent.tool_result`` and ``ResponseEvent.tools`` (MCP ``tools/call`` and ``tools/list``), MCP
+  ``resources/read`` and ``prompts/get`` text, and the body of a plain HTTP response on the forward proxy;
+- a model's own answer, for one thing only: an image whose URL would carry data away when rendered.
+
+It does not scan user or system messages. The user is the principal: an instruction from them is the task,
+not an attack, and flagging "ignore the previous instructions" typed by a user would teach operators to
+ignore the detector. Text the user pastes from elsewhere is their choice; text a tool fetched is not.
+
+Each text gets a score in [0, 1], the noisy-OR of its signals (``signal.combine``). Thresholds:
+``ALERT_AT`` = 0.5 (recommend alert, severity medium), ``BLOCK_AT`` = 0.85 (recommend block, severity high;
+critical from 0.97). One finding is reported per text at or above ``ALERT_AT``; its rule is the strongest
+signal's (``detect.injection.override``, ``.role_marker``, ``.hidden_text``, ...), its reason names every
+signal and where the text came from, its evidence quotes them. Texts longer than the scan bound also get an
+``info`` finding ``detect.injection.truncated`` so the audit log shows what was not read.
+
+Verdicts are remembered per session (bounded), keyed by the text: a chat request carries every earlier tool
+result again, and each is scanned once; a remembered injection is reported again on every request that
+still carries it, so a conversation that holds one stays blocked.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gateway.detect.base import SessionContext
+from gateway.detect.encoded import decode_candidates, scan_decode_request
+from gateway.detect.exfil import scan_exfil
+from gateway.detect.markers import scan_markers
+from gateway.detect.phrases import CONTENT_RULES, TOOL_RULES, Rule, scan_phrases
+from gateway.detect.signal import Signal, combine, strongest
+from gateway.detect.text import MAX_SCAN_CHARS, Prepared, prepare
+from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec
+from gateway.findings import Finding, Severity
+
+__all__ = ["ALERT_AT", "BLOCK_AT", "InjectionDetector", "Kind", "Verdict"]
+
+ALERT_AT = 0.5
+BLOCK_AT = 0.85
+CRITICAL_AT = 0.97
+MEMO_SIZE = 1024
+"""Verdicts remembered per session."""
+MAX_SCHEMA_CHARS = 4096
+"""Characters of strings collected from a tool's parameter schema (descriptions, titles, enums, defaults)."""
+_MCP_CONTENT = frozenset({"resources/read", "prompts/get"})
+
+Kind = Literal["content", "tool", "output"]
+"""What a text is: content entering the model, a tool's declaration, or the model's own answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    score: float
+    signals: tuple[Signal, ...]
+    truncated: bool = False
+    length: int = 0
+
+
+class _Memo:
+    def __init__(self) -> None:
+        self.verdicts: OrderedDict[tuple[Kind, int, int], Verdict] = OrderedDict()
+
+
+def _schema_strings(schema: Any, out: list[str], budget: list[int]) -> None:
+    if budget[0] <= 0:
+        return
+    if isinstance(schema, str):
+        out.append(schema[: budget[0]])
+        budget[0] -= len(schema)
+    elif isinstance(schema, dict):
+        for key, value in schema.items():
+            if key not in ("type", "format", "$schema", "$ref", "pattern", "required"):
+                _schema_strings(value, out, budget)
+    elif isinstance(schema, list):
+        for value in schema:
+            _schema_strings(value, out, budget)
+
+
+def declaration(tool: ToolSpec) -> str:
+    """The text of a tool that a model reads: its description and the strings of its parameter schema."""
+    strings: list[str] = []
+    _schema_strings(tool.input_schema, strings, [MAX_SCHEMA_CHARS])
+    return "\n".join([tool.description, *strings])
+
+
+class InjectionDetector:
+    """Scores content entering the model for injected instructions; see the module docstring."""
+
+    name = "injection"
+
+    def __init__(self, *, max_scan_chars: int = MAX_SCAN_CHARS, alert_at: float = ALERT_AT,
+                 block_at: float = BLOCK_AT) -> None:
+        self.max_scan_chars = max_scan_chars
+        self.alert_at = alert_at
+        self.block_at = block_at
+
+    def scan(self, text: str, kind: Kind = "content") -> Verdict:
+        """The verdict on one text; never raises on any ``str``."""
+        if kind == "output":
+            signals = scan_exfil(text[: self.max_scan_chars])
+            return Verdict(combine(signals), tuple(signals), len(text) > self.max_scan_chars, len(text))
+        rules = TOOL_RULES if kind == "tool" else CONTENT_RULES
+        prepared = prepare(text, self.max_scan_chars)
+        signals = [*prepared.signals, *self._rules(prepared, rules)]
+        for hidden in prepared.hidden:
+            inner = prepare(hidden, self.max_scan_chars)
+            signals += [_noted(s, "hidden text") for s in self._rules(inner, rules)]
+        for encoding, decoded in decode_candidates(prepared.lines, prepared.latin):
+            inner = prepare(decoded, self.max_scan_chars)
+            found = [s for s in self._rules(inner, rules) if s.weight >= 0.3]
+            if found:
+                top = max(found, key=lambda s: s.weight)
+                signals.append(Signal("encoded", max(0.6, top.weight), top.evidence, f"decoded from {encoding}"))
+                signals += [_noted(s, f"decoded from {encoding}") for s in found]
+        return Verdict(combine(signals), tuple(signals), prepared.truncated, len(text))
+
+    @staticmethod
+    def _rules(prepared: Prepared, rules: tuple[Rule, ...]) -> list[Signal]:
+        return [*scan_phrases(prepared, rules), *scan_markers(prepared), *scan_exfil(prepared.lines),
+                *scan_decode_request(prepared.latin)]
+
+    # -- the Detector hooks ---------------------------------------------------------------------------------
+
+    def on_request(self, event: RequestEvent, context: SessionContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for index, result in enumerate(event.tool_results):
+            label = result.name or result.tool_call_id or f"#{index}"
+            findings += self._judge(result.content, "content", f"tool result {label}", context)
+        for tool in event.tools:
+            findings += self._judge(declaration(tool), "tool", f"description of tool {tool.name}", context)
+        return findings
+
+    def on_response(self, event: ResponseEvent, request: RequestEvent, context: SessionContext) -> list[Finding]:
+        findings: list[Finding] = []
+        if event.tool_result is not None:
+            label = event.tool_result.name or (request.tool_call.name if request.tool_call else "") or "MCP"
+            findings += self._judge(event.tool_result.content, "content", f"tool result {label}", context)
+        for tool in event.tools:
+            where = f"description of tool {tool.name}" + (f" on {tool.server}" if tool.server else "")
+            findings += self._judge(declaration(tool), "tool", where, context)
+        if event.text:
+            if request.protocol == "http" and request.direction == "forward":
+                where = f"response of {request.method} {request.host}{request.path[:80]}"
+                findings += self._judge(event.text, "content", where, context)
+            elif request.protocol == "mcp" and request.mcp_method in _MCP_CONTENT:
+                findings += self._judge(event.text, "content", f"MCP {request.mcp_method} result", context)
+            elif request.direction == "reverse":
+                findings += self._judge(event.text, "output", "the model's answer", context)
+        return findings
+
+    def on_tool_call(self, call: ToolCall, request: RequestEvent, context: SessionContext) -> list[Finding]:
+        """Tool calls are judged by the tool-call detector; nothing here enters the model."""
+        return []
+
+    # -- verdicts to findings -------------------------------------------------------------------------------
+
+    def _judge(self, text: str, kind: Kind, where: str, context: SessionContext) -> list[Finding]:
+        if not text:
+            return []
+        memo: _Memo = context.of(self.name, _Memo)
+        key = (kind, len(text), hash(text))
+        verdict = memo.verdicts.get(key)
+        if verdict is None:
+            verdict = self.scan(text, kind)
+            memo.verdicts[key] = verdict
+            if len(memo.verdicts) > MEMO_SIZE:
+                memo.verdicts.popitem(last=False)
+        else:
+            memo.verdicts.move_to_end(key)
+        return self.findings(verdict, where)
+
+    def findings(self, verdict: Verdict, where: str) -> list[Finding]:
+        """The findings for ``verdict`` on a text from ``where``."""
+        out: list[Finding] = []
+        if verdict.score >= self.alert_at:
+            best = sorted(strongest(list(verdict.signals)).values(), key=lambda s: -s.weight)
+            severity: Severity = (
+                "critical" if verdict.score >= CRITICAL_AT else "high" if verdict.score >= self.block_at else "medium"
+            )
+            out.append(Finding(
+                rule=f"detect.injection.{best[0].rule}",
+                action="block" if verdict.score >= self.block_at else "alert",
+                reason=f"instructions aimed at the model in {where}: {', '.join(s.rule for s in best)}"
+                       f" (score {verdict.score:.2f})",
+                severity=severity,
+                score=round(verdict.score, 4),
+                evidence=tuple(_evidence(s) for s in best[:6]),
+                source="detector",
+            ))
+        if verdict.truncated:
+            out.append(Finding(
+                rule="detect.injection.truncated",
+                action="allow",
+                reason=f"{where}: scanned {self.max_scan_chars} of {verdict.length} characters (start and end)",
+                severity="info",
+                score=0.0,
+                source="detector",
+            ))
+        return out
+
+
+def _noted(signal: Signal, note: str) -> Signal:
+    return Signal(signal.rule, signal.weight, signal.evidence, f"{note}; {signal.note}" if signal.note else note)
+
+
+def _evidence(signal: Signal) -> str:
+    return f"{signal.rule}: {signal.evidence}" + (f" [{signal.note}]" if signal.note else "")
