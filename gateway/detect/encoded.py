@@ -15,6 +15,7 @@ import binascii
 import codecs
 import re
 
+from gateway.detect.anchors import anchored
 from gateway.detect.signal import Signal, excerpt
 
 __all__ = ["MAX_CANDIDATES", "decode_candidates", "scan_decode_request"]
@@ -23,10 +24,12 @@ MAX_CANDIDATES = 8
 """Encoded runs decoded per text; each at most ``MAX_RUN_CHARS``."""
 MAX_RUN_CHARS = 8192
 
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){20,}")
-_ROT13_HINT = re.compile(r"\b(?:vtaber|qvfertneq|vafgehpgvbaf?|flfgrz|nffvfgnag|cerivbhf|sbetrg)\b")
-_DECODE_REQUEST = re.compile(
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/=_-]{24}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_ROT13_HINTS = frozenset({"vtaber", "qvfertneq", "vafgehpgvba", "vafgehpgvbaf", "flfgrz", "nffvfgnag", "cerivbhf"})
+_DECODE_REQUEST = anchored(
+    "decode decipher decrypt translate convert",
     r"\b(?:decode|decipher|decrypt|translate|convert)\b[^.!?\n]{0,60}?\b(?:and|then)\b[^.!?\n]{0,30}?\b(?:follow|"
     r"execute|run|obey|do what|perform|carry out|act on|comply)",
 )
@@ -57,34 +60,32 @@ def _base64(run: str) -> bytes | None:
         return None
 
 
-def decode_candidates(lines: str, latin: str) -> list[tuple[str, str]]:
-    """``(encoding, decoded text)`` for each encoded run of ``lines`` that decodes to readable text."""
+def decode_candidates(lines: str, latin: str, words: set[str]) -> list[tuple[str, str]]:
+    """``(encoding, decoded text)`` for each encoded run of ``lines`` that decodes to readable text; ``latin`` and
+    ``words``: the folded text and its words, for rot13."""
     found: list[tuple[str, str]] = []
+    if not _ROT13_HINTS.isdisjoint(words):
+        found.append(("rot13", codecs.encode(latin, "rot13")))
+    if not _LONG_RUN.search(lines):
+        return found
     for match in _BASE64.finditer(lines):
         if len(found) >= MAX_CANDIDATES:
             break
         run = match.group()[:MAX_RUN_CHARS]
         if run.isalpha() or run.isdigit():  # one long word or number, not an encoding
             continue
-        if (data := _base64(run)) is not None and (text := _readable(data)) is not None:
-            found.append(("base64", text))
-    for match in _HEX.finditer(lines):
-        if len(found) >= MAX_CANDIDATES:
-            break
-        digits = re.sub(r"[ :]", "", match.group()[:MAX_RUN_CHARS])
-        try:
-            data = bytes.fromhex(digits[: len(digits) - len(digits) % 2])
-        except ValueError:
-            continue
-        if (text := _readable(data)) is not None:
-            found.append(("hex", text))
-    if _ROT13_HINT.search(latin):
-        found.append(("rot13", codecs.encode(latin, "rot13")))
+        if len(run) >= 40 and _HEX.fullmatch(run):
+            data: bytes | None = bytes.fromhex(run[: len(run) - len(run) % 2])
+            encoding = "hex"
+        else:
+            data, encoding = _base64(run), "base64"
+        if data is not None and (text := _readable(data)) is not None:
+            found.append((encoding, text))
     return found
 
 
-def scan_decode_request(latin: str) -> list[Signal]:
+def scan_decode_request(latin: str, words: set[str]) -> list[Signal]:
     """An instruction to decode something and act on it."""
-    if match := _DECODE_REQUEST.search(latin):
+    if match := _DECODE_REQUEST.search(latin, words):
         return [Signal("encoded", 0.55, excerpt(latin, match.start(), match.end()), "asks to decode and act")]
     return []

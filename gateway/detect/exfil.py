@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
+from gateway.detect.anchors import anchored
 from gateway.detect.signal import Signal, excerpt
 
 __all__ = ["scan_exfil"]
@@ -22,17 +23,19 @@ _IMAGE = re.compile(r"!\[[^\]\n]{0,300}\]\(\s*<?(https?://[^\s)>]{1,4096})")
 _LINK = re.compile(r"(?<!!)\[[^\]\n]{0,300}\]\(\s*<?(https?://[^\s)>]{1,4096})")
 _HTML_IMG = re.compile(r"<img\b[^>]{0,300}?\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]{1,4096})", re.IGNORECASE)
 _PLACEHOLDER = re.compile(
-    r"\{[^}]{1,60}\}|%7B[^%]{1,60}%7D|\[[A-Za-z_ -]{2,40}\]|%5B[A-Za-z_-]{2,40}%5D|<[A-Za-z_ -]{2,40}>|%3C[A-Za-z_-]{2,40}"
-    r"%3E|\$\{?[A-Z_]{3,}|\b(?:INSERT|PLACEHOLDER|YOUR_\w+|REPLACE\w*|APPEND\w*)\b|\.\.\.",
+    r"\{[^}]{1,60}\}|%7B[^%]{1,60}%7D|\[[A-Za-z_ -]{2,40}\]|%5B[A-Za-z_-]{2,40}%5D|<[A-Za-z_ -]{2,40}>"
+    r"|%3C[A-Za-z_-]{2,40}%3E|\$\{?[A-Z_]{3,}|\b(?:INSERT|PLACEHOLDER|YOUR_\w+|REPLACE\w*|APPEND\w*)\b|\.\.\.",
 )
 _SIGNED = re.compile(r"^(?:x-amz-.*|signature|sig|se|sp|sv|sr|st|skoid|sktid|ske|sks|skv|key-pair-id|policy|expires"
                      r"|x-goog-.*|googleaccessid|token|_token)$", re.IGNORECASE)
 _DATAISH = re.compile(r"[A-Za-z0-9+/=_%.-]{48,}")
-_INSTRUCTION = re.compile(
+_INSTRUCTION = anchored(
+    "url link image query parameter",
     r"\b(?:append|add|include|put|insert|encode|embed|attach)\b[^.!?\n]{0,80}?\b(?:to|in|into|as)\b (?:the |a |this )?"
     r"(?:url|link|image (?:url|link|source)|query(?: string)?|parameter)\b|\b(?:render|display|show|output|include)\b"
     r"[^.!?\n]{0,30}?\b(?:this|the following|an?) (?:markdown )?image\b",
     re.IGNORECASE,
+    lead=False,
 )
 
 
@@ -55,10 +58,15 @@ def _url_weight(url: str) -> tuple[float, str]:
     return 0.0, ""
 
 
-def scan_exfil(text: str, *, link_weight: float = 0.6) -> list[Signal]:
-    """Images (and, weighted by ``link_weight``, links) whose URL would carry data to its host."""
+def scan_exfil(text: str, words: set[str], *, link_weight: float = 0.6) -> list[Signal]:
+    """Images (and, weighted by ``link_weight``, links) whose URL would carry data to its host; ``words``: the
+    text's words (``anchors.words_of``)."""
     signals: list[Signal] = []
-    for pattern, factor in ((_IMAGE, 1.0), (_HTML_IMG, 1.0), (_LINK, link_weight)):
+    markdown, html = "](" in text, "src" in words and "img" in words
+    for pattern, factor in ((_IMAGE, 1.0 if markdown else 0.0), (_HTML_IMG, 1.0 if html else 0.0),
+                            (_LINK, link_weight if markdown else 0.0)):
+        if not factor:
+            continue
         for count, match in enumerate(pattern.finditer(text)):
             if count >= 32:
                 break
@@ -66,6 +74,6 @@ def scan_exfil(text: str, *, link_weight: float = 0.6) -> list[Signal]:
             if weight:
                 signals.append(Signal("exfil_url", weight * factor, excerpt(text, match.start(), match.end(), 0), why))
                 break
-    if match := _INSTRUCTION.search(text):
+    if match := _INSTRUCTION.search(text, words, text.lower()):
         signals.append(Signal("exfil_url", 0.45, excerpt(text, match.start(), match.end()), "asks for data in a URL"))
     return signals

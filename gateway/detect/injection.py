@@ -31,6 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.detect.anchors import words_of
 from gateway.detect.base import SessionContext
 from gateway.detect.encoded import decode_candidates, scan_decode_request
 from gateway.detect.exfil import scan_exfil
@@ -105,7 +106,8 @@ class InjectionDetector:
     def scan(self, text: str, kind: Kind = "content") -> Verdict:
         """The verdict on one text; never raises on any ``str``."""
         if kind == "output":
-            signals = scan_exfil(text[: self.max_scan_chars])
+            bounded = text[: self.max_scan_chars]
+            signals = scan_exfil(bounded, words_of(bounded.lower()))
             return Verdict(combine(signals), tuple(signals), len(text) > self.max_scan_chars, len(text))
         rules = TOOL_RULES if kind == "tool" else CONTENT_RULES
         prepared = prepare(text, self.max_scan_chars)
@@ -113,7 +115,7 @@ class InjectionDetector:
         for hidden in prepared.hidden:
             inner = prepare(hidden, self.max_scan_chars)
             signals += [_noted(s, "hidden text") for s in self._rules(inner, rules)]
-        for encoding, decoded in decode_candidates(prepared.lines, prepared.latin):
+        for encoding, decoded in decode_candidates(prepared.lines, prepared.latin, prepared.words):
             inner = prepare(decoded, self.max_scan_chars)
             found = [s for s in self._rules(inner, rules) if s.weight >= 0.3]
             if found:
@@ -124,8 +126,8 @@ class InjectionDetector:
 
     @staticmethod
     def _rules(prepared: Prepared, rules: tuple[Rule, ...]) -> list[Signal]:
-        return [*scan_phrases(prepared, rules), *scan_markers(prepared), *scan_exfil(prepared.lines),
-                *scan_decode_request(prepared.latin)]
+        return [*scan_phrases(prepared, rules), *scan_markers(prepared), *scan_exfil(prepared.lines, prepared.words),
+                *scan_decode_request(prepared.latin, prepared.words)]
 
     # -- the Detector hooks ---------------------------------------------------------------------------------
 

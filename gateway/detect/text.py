@@ -3,7 +3,8 @@
 Rules are written once, against plain lower-case Latin text; every spelling trick that a model sees through but
 a regular expression would not is undone here first: JSON/YAML escapes of an embedded document (``\\n``,
 ``\\u0069``, folded lines), HTML entities, compatibility forms (full-width, mathematical bold, ligatures: NFKC)
-and Greek/Cyrillic look-alikes inside Latin words (a small confusables map, applied after NFKC).
+and Greek/Cyrillic look-alikes inside Latin words (a small confusables map, applied after NFKC to text that
+mixes scripts inside a word, so Russian or Greek prose keeps its letters).
 
 Scanning is bounded: at most ``MAX_SCAN_CHARS`` of a text are read, three quarters from its start and one
 quarter from its end (injections sit at the start or the end of what they poison far more often than in the
@@ -17,18 +18,18 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from gateway.detect.anchors import words_of
 from gateway.detect.signal import Signal
 from gateway.detect.unicode import reveal
 
-__all__ = ["MAX_SCAN_CHARS", "Prepared", "bound", "fold", "prepare"]
+__all__ = ["MAX_SCAN_CHARS", "Prepared", "bound", "prepare"]
 
-MAX_SCAN_CHARS = 32_768
+MAX_SCAN_CHARS = 16_384
 """Characters of one text that are scanned (head 3/4, tail 1/4); see ``bench/detect_latency.py`` for the cost."""
 
 _YAML_FOLD = re.compile(r"\\\r?\n[ \t]*\\?")
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[nrt\"'\\/])")
-_SPACE = re.compile(r"\s+")
-_SIMPLE = {"n": "\n", "r": " ", "t": " ", '"': '"', "'": "'", "\\": "\\", "/": "/"}
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_SIMPLE = (("\\n", "\n"), ("\\r", " "), ("\\t", " "), ('\\"', '"'), ("\\'", "'"), ("\\/", "/"))
 
 # Greek and Cyrillic letters that render like Latin ones (after NFKC), from Unicode's confusables list.
 _CONFUSABLES = str.maketrans(
@@ -49,6 +50,8 @@ class Prepared:
     """Lower case, whitespace collapsed, scripts untouched: what the other-language rules read."""
     lines: str
     """Unescaped and NFKC but with case and line breaks kept: for line-anchored markers (``SYSTEM:``)."""
+    words: set[str] = field(default_factory=set)
+    """The words of ``latin``, for the rules' anchors."""
     hidden: tuple[str, ...] = ()
     signals: list[Signal] = field(default_factory=list)
     truncated: bool = False
@@ -65,16 +68,13 @@ def bound(text: str, limit: int = MAX_SCAN_CHARS) -> tuple[str, bool]:
 def _unescape(text: str) -> str:
     if "\\" in text:
         text = _YAML_FOLD.sub("", text)
-        text = _ESCAPE.sub(lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "u" else _SIMPLE[m[1]], text)
+        for escape, plain in _SIMPLE:
+            text = text.replace(escape, plain)
+        if "\\u" in text:
+            text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text)
     if "&" in text:
         text = html.unescape(text)
     return text
-
-
-def fold(text: str) -> str:
-    """Lower case, one space for any whitespace, look-alikes folded: the form every English rule expects."""
-    folded = _SPACE.sub(" ", text).lower()
-    return folded if folded.isascii() else folded.translate(_CONFUSABLES)
 
 
 def prepare(text: str, limit: int = MAX_SCAN_CHARS) -> Prepared:
@@ -84,6 +84,7 @@ def prepare(text: str, limit: int = MAX_SCAN_CHARS) -> Prepared:
     lines = _unescape(revealed.visible)
     if not lines.isascii():
         lines = unicodedata.normalize("NFKC", lines)
-    native = _SPACE.sub(" ", lines).lower()
-    latin = native if native.isascii() else native.translate(_CONFUSABLES)
-    return Prepared(latin, native, lines, revealed.hidden, revealed.signals, truncated)
+    native = " ".join(lines.split()).lower()
+    mixed = any(signal.rule == "homoglyph" for signal in revealed.signals)
+    latin = native.translate(_CONFUSABLES) if mixed else native
+    return Prepared(latin, native, lines, words_of(latin), revealed.hidden, revealed.signals, truncated)
