@@ -64,6 +64,8 @@ class Anchored:
                 if not (whole and inside):
                     starts.append(at)
                 at = haystack.find(anchor, end)
+        if not starts:  # a word of the folded text that this spelling of it lacks
+            return None
         if self.lead and len(starts) <= limit:
             for at in sorted(starts):
                 if match := self.pattern.match(text, at):

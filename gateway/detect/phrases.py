@@ -137,8 +137,12 @@ ADDRESS = [
 
 OUTPUT_DIRECTIVE = [
     _rule("output_directive", 0.55, _OUTPUTS,
-          r"\b(?:in|to|into|within|throughout|at the (?:start|end|beginning) of|for) your (?:response|reply|answer|"
-          r"output|completion|summary|final answer)s?\b", lead=False),
+          r"\b(?:in|into|within|throughout|at the (?:start|end|beginning) of) your (?:response|reply|answer|output|"
+          r"completion|summary|final answer)s?\b", lead=False),
+    _rule("output_directive", 0.55,
+          "add include insert incorporate embed integrate append mention put paste place weave",
+          r"\b(?:add|include|insert|incorporate|embed|integrate|append|mention|put|paste|place|weave)\b[^.!?\n]{0,80}?"
+          r"\b(?:in|into|to|within|inside)\b your (?:response|reply|answer|output|summary|message)\b"),
     _rule("output_directive", 0.55, _OUTPUTS,
           r"\byour (?:response|reply|answer|output|message)s? (?:must|should|shall|has to|needs to|is to)\b",
           lead=False),

@@ -97,7 +97,7 @@ def reveal(text: str) -> Revealed:
         signals.append(Signal("invisible_chars", 0.7, f"{len(run.group())} invisible characters in a row"))
     overrides = len(_BIDI_OVERRIDE.findall(text))
     if overrides:
-        signals.append(Signal("bidi_override", 0.5, f"{overrides} bidi override characters (U+202D/U+202E)"))
+        signals.append(Signal("bidi_override", 0.45, f"{overrides} bidi override characters (U+202D/U+202E)"))
     elif _BIDI.search(text):
         signals.append(Signal("bidi_override", 0.15, "bidi embedding or isolate characters"))
     if match := _MIXED_SCRIPT.search(text):
