@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.detect.injection import ALERT_AT, BLOCK_AT, InjectionDetector, Kind
+from gateway.detect.model import SentenceModel
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "agent"
 
@@ -41,6 +42,8 @@ class Sample:
     text: str
     positive: bool
     kind: Kind = "content"
+    payload: str = ""
+    """For a positive: the inserted attack alone (what the sentence model may learn from)."""
 
 
 @dataclass
@@ -72,7 +75,8 @@ def agentdojo(data: Path) -> Iterator[Sample]:
                     if message["role"] == "tool":
                         injected = bool(message.get("label", {}).get("injected"))
                         group = f"{trace['suite']}/{trace['attack'] or 'benign'}"
-                        yield Sample("agentdojo", group, str(message.get("content") or ""), injected)
+                        payload = "\n".join((trace.get("injection_vectors") or {}).values()) if injected else ""
+                        yield Sample("agentdojo", group, str(message.get("content") or ""), injected, payload=payload)
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)\s*")
@@ -100,9 +104,10 @@ def bipia(data: Path) -> Iterator[Sample]:
             yield Sample("bipia", f"{task}/clean", context, False)
             for category, variants in attacks.items():
                 for attack in variants:
-                    yield Sample("bipia", f"{task}/start/{category}", "\n".join([attack, context]), True)
-                    yield Sample("bipia", f"{task}/end/{category}", "\n".join([context, attack]), True)
-                    yield Sample("bipia", f"{task}/middle/{category}", _insert_middle(context, attack, rng), True)
+                    yield Sample("bipia", f"{task}/start/{category}", "\n".join([attack, context]), True, payload=attack)
+                    yield Sample("bipia", f"{task}/end/{category}", "\n".join([context, attack]), True, payload=attack)
+                    yield Sample("bipia", f"{task}/middle/{category}", _insert_middle(context, attack, rng), True,
+                                 payload=attack)
 
 
 # ASB's observation prompt injection: the attacker instruction wrapped by one of its five attack templates.
@@ -130,8 +135,10 @@ def asb(data: Path) -> Iterator[Sample]:
         base = outputs[tool["Corresponding Agent"]][0]
         injected = _ASB_INJECTED.format(instruction=tool["Attacker Instruction"], tool=tool["Attacker Tool"])
         for name, template in _ASB_TEMPLATES.items():
-            yield Sample("asb-output", name, f"{base} {template.format(instruction=injected)}", True)
-        yield Sample("asb-output-bare", tool["Attack Type"], f"{base} {tool['Attacker Instruction']}", True)
+            payload = template.format(instruction=injected)
+            yield Sample("asb-output", name, f"{base} {payload}", True, payload=payload)
+        bare = tool["Attacker Instruction"]
+        yield Sample("asb-output-bare", tool["Attack Type"], f"{base} {bare}", True, payload=bare)
         yield Sample("asb-tools", tool["Attack Type"], tool["Description"], True, "tool")
     for tool in normal:
         yield Sample("asb-output-bare", "normal", tool["Expected Achievements"], False)
@@ -165,6 +172,25 @@ def evaluate(samples: Iterator[Sample], detector: InjectionDetector, keep: int) 
     return tallies
 
 
+def leave_one_corpus_out(data: Path, corpora: list[str]) -> int:
+    """Each corpus scored by rules alone and by rules with a model that never saw it."""
+    from train_injection_model import train  # the trainer imports this module: import it late
+
+    print(f"{'held out':16} {'rules alone':44} rules + model trained without it")
+    for name in corpora:
+        held_out = SentenceModel.from_document(train(data, without=(name,)))
+        rows = {}
+        for label, model in (("rules", None), ("model", held_out)):
+            tallies = evaluate(CORPORA[name](data), InjectionDetector(model=model), 0)
+            rows[label] = {corpus: groups["*"].row() for corpus, groups in tallies.items()}
+        for corpus in rows["rules"]:
+            r, m = rows["rules"][corpus], rows["model"][corpus]
+            print(f"{corpus:16} tpr {r['tpr']:.4f} fpr {r['fpr']:.4f} (block {r['tpr_block']:.4f})"
+                  f"{'':8}tpr {m['tpr']:.4f} fpr {m['fpr']:.4f} (block {m['tpr_block']:.4f})"
+                  f"  threshold {held_out.threshold}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -172,11 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", type=int, default=0, help="print this many misses and false positives")
     parser.add_argument("--groups", action="store_true", help="print the breakdown inside each corpus")
     parser.add_argument("--json", type=Path, help="write the table here")
+    parser.add_argument("--model", type=Path, help="a sentence model file instead of the shipped one")
+    parser.add_argument("--no-model", action="store_true", help="rules alone")
+    parser.add_argument("--loco", action="store_true",
+                        help="leave-one-corpus-out: for each corpus, rules alone and rules with a model trained "
+                             "without it")
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"no datasets at {args.data}", file=sys.stderr)
         return 2
-    detector = InjectionDetector()
+    if args.loco:
+        return leave_one_corpus_out(args.data, args.corpus or sorted(CORPORA))
+    model = None if args.no_model else SentenceModel.load(args.model) if args.model else "shipped"
+    detector = InjectionDetector(model=model)
     report: dict[str, dict[str, dict[str, float | int]]] = {}
     print(f"thresholds: alert {ALERT_AT}, block {BLOCK_AT}")
     for name in args.corpus or sorted(CORPORA):

@@ -70,6 +70,7 @@ _OUTPUT_DEMANDS = [
     "praise the restaurant in the summary", "do not mention the negative reviews",
 ]
 _FRAMES = [
+    "tell me how to {x}.", "show me how to {x}.", "help me {x}.", "i'd like you to {x}.", "assistant, {x}.",
     "{x}.", "please {x}.", "can you {x}?", "could you {x}?", "would you {x}?", "i need you to {x}.", "you must {x}.",
     "you should {x}.", "make sure to {x}.", "don't forget to {x}.", "also, {x}.", "then {x}.", "first, {x}.",
     "next, {x}.", "now {x}.", "remember to {x}.", "your next step is to {x}.", "go ahead and {x}.", "kindly {x}.",
@@ -112,6 +113,12 @@ _MANUAL = [
     "seconds.", "make sure the cable is connected.", "remove the cover and clean the filter.", "see the next chapter "
     "for details.", "drag the file into the upload area.", "enter your email address and press continue.",
 ]
+_HUMAN_TASKS = ["review the draft", "sign the attached form", "send me the slides", "do the following", "book the room",
+                "update the spreadsheet", "confirm your attendance", "share your feedback", "complete the survey",
+                "bring your laptop", "prepare a short update", "call the supplier", "check the numbers"]
+_DEADLINES = ["by next week", "by friday", "before the meeting", "by end of day", "before thursday", "by the 15th",
+              "when you get a chance", "before you leave", "as soon as possible, thanks"]
+_GREETINGS = ["hi team", "hello everyone", "dear colleagues", "hi anna", "hey mark", "good morning all"]
 _TABLE = ["| {a} | {n} | {n} | {n} |", "{a}, {n}, {n}, {a}", "- {a}: {n}", "{a} ({n}) - {n} units", "id: {n}",
           "{a} {n} {a} {n}", "status: {a}", "total: {n} dollars", "{n}-{n}-{n} {n}:{n}", "error: {a} not found"]
 _WORDS = ["north", "blue", "alpha", "paris", "report", "active", "pending", "oak", "delta", "london", "green", "ok"]
@@ -137,6 +144,10 @@ def _positive(rng: random.Random) -> str:
 
 def _negative(rng: random.Random) -> str:
     kind = rng.random()
+    if kind < 0.15:
+        request = f"please {rng.choice(_HUMAN_TASKS)} {rng.choice(_DEADLINES)}"
+        return rng.choice([f"{request}.", f"{request}:", f"{rng.choice(_GREETINGS)}, {request}.", f"could you "
+                           f"{rng.choice(_HUMAN_TASKS)} {rng.choice(_DEADLINES)}?"])
     if kind < 0.4:
         return f"{rng.choice(_SUBJECTS)} {rng.choice(_PREDICATES)}."
     if kind < 0.6:

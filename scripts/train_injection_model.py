@@ -4,20 +4,24 @@
         [--out gateway/detect/injection_model.json]
 
 Sentences come from the MIT-licensed development corpora (their formats in the datasets' READMEs) and from
-``injection_synthetic`` templates. A corpus's negatives are the sentences of its clean texts; its positives
-are the sentences of its attacked texts that no clean text contains (the inserted instructions). ``--without``
+``injection_synthetic`` templates, with the READMEs of the permissively licensed packages installed beside
+modelgate as further negatives (documentation, full of imperatives addressed to people). A corpus's negatives are the sentences of its clean texts; its positives
+are the sentences of the attacks it inserts (and that no clean text contains). ``--without``
 leaves corpora out, for the leave-one-corpus-out table of ``eval_injection.py --loco``.
 
 The model: logistic regression over ``gateway.detect.model.features``, features seen in at least two
 sentences, classes weighted equally, L2-regularised, full-batch Adam. The threshold is the sentence
-probability above which at most ``TEXT_FPR`` of the training corpora's clean texts would be flagged, and no
-lower than 0.5.
+probability above which at most ``TEXT_FPR`` of the training corpora's clean texts (counted as often as they
+occur) would be flagged, and no lower than ``MIN_THRESHOLD`` (held-out corpora are flagged more often than the
+corpora a threshold was fitted on: see the leave-one-corpus-out table).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -29,13 +33,16 @@ from injection_synthetic import synthetic
 from gateway.detect.model import DEFAULT_MODEL, FORMAT, MAX_WORDS, MIN_WORDS, TOKEN, SentenceModel, features, sentences
 from gateway.detect.text import prepare
 
-TEXT_FPR = 0.005
+_PERMISSIVE = re.compile(r"\b(?:MIT|BSD|Apache)\b")
+TEXT_FPR = 0.002
+MIN_THRESHOLD = 0.9
 L2 = 1e-4
 STEPS = 300
 PROVENANCE = (
     "Trained by scripts/train_injection_model.py on sentences of the AgentDojo v1.2.2 workspace/travel traces, "
     "the BIPIA email/table/code test contexts and attacks, the ASB tools and attacker instructions (all MIT "
-    "licensed) and on template-generated sentences (scripts/injection_synthetic.py)."
+    "licensed), the READMEs of the MIT/BSD/Apache licensed packages installed beside modelgate (as negatives) "
+    "and template-generated sentences (scripts/injection_synthetic.py)."
 )
 
 
@@ -49,25 +56,39 @@ def _tokens(text: str) -> list[tuple[str, ...]]:
 
 
 def corpus_sentences(name: str, data: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]], list[str]]:
-    """Positive sentences, negative sentences and the clean texts of one corpus."""
-    positive_texts: set[str] = set()
-    clean: dict[str, None] = {}
+    """Positive sentences (of the inserted attacks), negative sentences and the clean texts (as often as they
+    occur) of one corpus."""
+    payloads: set[str] = set()
+    clean: list[str] = []
     for sample in CORPORA[name](data):
         if sample.kind != "content":
             continue
         if sample.positive:
-            positive_texts.add(sample.text)
+            payloads.add(sample.payload)
         else:
-            clean[sample.text] = None
-    negatives = {tokens for text in clean for tokens in _tokens(text)}
-    positives = {tokens for text in positive_texts for tokens in _tokens(text)} - negatives
-    return positives, negatives, list(clean)
+            clean.append(sample.text)
+    negatives = {tokens for text in set(clean) for tokens in _tokens(text)}
+    positives = {tokens for text in payloads for tokens in _tokens(text)} - negatives
+    return positives, negatives, clean
+
+
+def package_documents() -> list[str]:
+    """The long descriptions (READMEs) of the installed MIT, BSD or Apache licensed distributions, by name."""
+    documents: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        meta = dist.metadata
+        licence = " ".join([meta.get("License-Expression") or "", (meta.get("License") or "")[:80],
+                            *(c for c in meta.get_all("Classifier") or [] if c.startswith("License"))])
+        if _PERMISSIVE.search(licence) and (body := meta.get_payload() or ""):
+            documents[meta["Name"].lower()] = body
+    return [documents[name] for name in sorted(documents)]
 
 
 def train(data: Path, without: tuple[str, ...] = ()) -> dict:
-    """The model document, trained on every corpus but ``without`` and the synthetic sentences."""
+    """The model document, trained on every corpus but ``without``, package READMEs and synthetic sentences."""
     positives, negatives = (set(map(tuple, map(TOKEN.findall, group))) for group in synthetic())
-    clean_texts: list[str] = []
+    clean_texts = package_documents()
+    negatives |= {tokens for text in clean_texts for tokens in _tokens(text)}
     used = [name for name in sorted(CORPORA) if name not in without]
     for name in used:
         pos, neg, clean = corpus_sentences(name, data)
@@ -109,9 +130,14 @@ def train(data: Path, without: tuple[str, ...] = ()) -> dict:
         "weights": {f: round(float(w), 3) for f, w in zip(names, weights, strict=True) if abs(w) >= 0.005},
     }
     model = SentenceModel.from_document(document)
-    scores = sorted(model.strongest(prepare(text).lines.lower())[0] for text in clean_texts)
+    cache: dict[str, float] = {}
+    for text in clean_texts:
+        if text not in cache:
+            cache[text] = model.strongest(prepare(text).lines.lower())[0]
+    scores = sorted(cache[text] for text in clean_texts)
     if scores:
-        document["threshold"] = round(max(0.5, scores[min(len(scores) - 1, int(len(scores) * (1 - TEXT_FPR)))]), 4)
+        quantile = scores[min(len(scores) - 1, int(len(scores) * (1 - TEXT_FPR)))]
+        document["threshold"] = round(max(MIN_THRESHOLD, quantile), 4)
     return document
 
 

@@ -27,6 +27,7 @@ still carries it, so a conversation that holds one stays blocked.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,16 +38,19 @@ from gateway.detect.encoded import decode_candidates, scan_decode_request
 from gateway.detect.exfil import scan_exfil
 from gateway.detect.markers import scan_markers
 from gateway.detect.phrases import CONTENT_RULES, TOOL_RULES, Rule, scan_phrases
-from gateway.detect.signal import Signal, combine, strongest
+from gateway.detect.model import SentenceModel
+from gateway.detect.signal import EXCERPT_CHARS, Signal, combine, strongest
 from gateway.detect.text import MAX_SCAN_CHARS, Prepared, prepare
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec
 from gateway.findings import Finding, Severity
 
-__all__ = ["ALERT_AT", "BLOCK_AT", "InjectionDetector", "Kind", "Verdict"]
+__all__ = ["ALERT_AT", "BLOCK_AT", "InjectionDetector", "Kind", "Verdict", "declaration", "shipped_model"]
 
 ALERT_AT = 0.5
 BLOCK_AT = 0.85
 CRITICAL_AT = 0.97
+MODEL_BAND = 0.2
+"""Sentence probabilities this far below the model's threshold still count as a weak signal."""
 MEMO_SIZE = 1024
 """Verdicts remembered per session."""
 MAX_SCHEMA_CHARS = 4096
@@ -65,6 +69,12 @@ class Verdict:
     signals: tuple[Signal, ...]
     truncated: bool = False
     length: int = 0
+
+
+@functools.cache
+def shipped_model() -> SentenceModel:
+    """The package's sentence model, read once per process."""
+    return SentenceModel.load()
 
 
 class _Memo:
@@ -99,8 +109,10 @@ class InjectionDetector:
 
     name = "injection"
 
-    def __init__(self, *, max_scan_chars: int = MAX_SCAN_CHARS, alert_at: float = ALERT_AT,
-                 block_at: float = BLOCK_AT) -> None:
+    def __init__(self, *, model: SentenceModel | None | Literal["shipped"] = "shipped",
+                 max_scan_chars: int = MAX_SCAN_CHARS, alert_at: float = ALERT_AT, block_at: float = BLOCK_AT) -> None:
+        """``model``: the sentence model (``"shipped"``: the one in the package; None: rules alone)."""
+        self.model = shipped_model() if model == "shipped" else model
         self.max_scan_chars = max_scan_chars
         self.alert_at = alert_at
         self.block_at = block_at
@@ -114,10 +126,10 @@ class InjectionDetector:
             return Verdict(combine(signals), tuple(signals), len(text) > self.max_scan_chars, len(text))
         rules = TOOL_RULES if kind == "tool" else CONTENT_RULES
         prepared = prepare(text, self.max_scan_chars)
-        signals = [*prepared.signals, *self._rules(prepared, rules)]
+        signals = [*prepared.signals, *self._rules(prepared, rules), *self._model(prepared, kind)]
         for hidden in prepared.hidden:
             inner = prepare(hidden, self.max_scan_chars)
-            signals += [_noted(s, "hidden text") for s in self._rules(inner, rules)]
+            signals += [_noted(s, "hidden text") for s in (*self._rules(inner, rules), *self._model(inner, kind))]
         for encoding, decoded in decode_candidates(prepared.lines, prepared.latin, prepared.words):
             inner = prepare(decoded, self.max_scan_chars)
             found = [s for s in self._rules(inner, rules) if s.weight >= 0.3]
@@ -131,6 +143,22 @@ class InjectionDetector:
     def _rules(prepared: Prepared, rules: tuple[Rule, ...]) -> list[Signal]:
         return [*scan_phrases(prepared, rules), *scan_markers(prepared), *scan_exfil(prepared.lines, prepared.words),
                 *scan_decode_request(prepared.latin, prepared.words)]
+
+    def _model(self, prepared: Prepared, kind: Kind) -> list[Signal]:
+        """The sentence model's ``instruction`` signal: from its threshold up it alerts on its own (0.5 to 0.9);
+        in the band ``MODEL_BAND`` below it, it weighs 0.3 and needs another signal to alert."""
+        if self.model is None or kind != "content":
+            return []
+        probability, sentence = self.model.strongest(prepared.lines.lower())
+        threshold = self.model.threshold
+        if probability >= threshold:
+            weight = 0.5 + 0.4 * (probability - threshold) / max(1e-9, 1.0 - threshold)
+        elif probability >= threshold - MODEL_BAND:
+            weight = 0.3
+        else:
+            return []
+        note = f"sentence model p={probability:.3f}"
+        return [Signal("instruction", round(weight, 4), sentence[:EXCERPT_CHARS], note)]
 
     # -- the Detector hooks ---------------------------------------------------------------------------------
 
