@@ -104,10 +104,13 @@ def bipia(data: Path) -> Iterator[Sample]:
             yield Sample("bipia", f"{task}/clean", context, False)
             for category, variants in attacks.items():
                 for attack in variants:
-                    yield Sample("bipia", f"{task}/start/{category}", "\n".join([attack, context]), True, payload=attack)
-                    yield Sample("bipia", f"{task}/end/{category}", "\n".join([context, attack]), True, payload=attack)
-                    yield Sample("bipia", f"{task}/middle/{category}", _insert_middle(context, attack, rng), True,
-                                 payload=attack)
+                    placed = {
+                        "start": "\n".join([attack, context]),
+                        "end": "\n".join([context, attack]),
+                        "middle": _insert_middle(context, attack, rng),
+                    }
+                    for position, text in placed.items():
+                        yield Sample("bipia", f"{task}/{position}/{category}", text, True, payload=attack)
 
 
 # ASB's observation prompt injection: the attacker instruction wrapped by one of its five attack templates.

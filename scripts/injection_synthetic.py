@@ -101,17 +101,28 @@ _NOTICES = [
     "your verification code is 482913.", "do not share this code with anyone.",
     "we received a request to reset your password.", "best regards, the support team.",
     "the invoice for march is attached for your records.", "hi all, the office will be closed on monday.",
-    "thanks for your reply, i will forward it to my colleague.", "please ignore the previous email, it was sent by mistake.",
+    "thanks for your reply, i will forward it to my colleague.",
+    "please ignore the previous email, it was sent by mistake.",
 ]
 _MANUAL = [
-    "click save to apply the changes.", "run the installer and follow the prompts.", "open the settings page and select "
-    "privacy.", "press the power button for five seconds.", "insert the batteries before first use.",
-    "ignore the previous section if you have already installed the package.", "restart the service after editing "
-    "the configuration file.", "select all rows and choose delete from the menu.", "add the following line to your "
-    "configuration file.", "use the --force flag to overwrite existing files.", "copy the api key from the dashboard "
-    "into the environment variable.", "in your code, call the function before the loop.", "set the timeout to 30 "
-    "seconds.", "make sure the cable is connected.", "remove the cover and clean the filter.", "see the next chapter "
-    "for details.", "drag the file into the upload area.", "enter your email address and press continue.",
+    "click save to apply the changes.",
+    "run the installer and follow the prompts.",
+    "open the settings page and select privacy.",
+    "press the power button for five seconds.",
+    "insert the batteries before first use.",
+    "ignore the previous section if you have already installed the package.",
+    "restart the service after editing the configuration file.",
+    "select all rows and choose delete from the menu.",
+    "add the following line to your configuration file.",
+    "use the --force flag to overwrite existing files.",
+    "copy the api key from the dashboard into the environment variable.",
+    "in your code, call the function before the loop.",
+    "set the timeout to 30 seconds.",
+    "make sure the cable is connected.",
+    "remove the cover and clean the filter.",
+    "see the next chapter for details.",
+    "drag the file into the upload area.",
+    "enter your email address and press continue.",
 ]
 _HUMAN_TASKS = ["review the draft", "sign the attached form", "send me the slides", "do the following", "book the room",
                 "update the spreadsheet", "confirm your attendance", "share your feedback", "complete the survey",

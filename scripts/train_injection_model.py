@@ -5,9 +5,10 @@
 
 Sentences come from the MIT-licensed development corpora (their formats in the datasets' READMEs) and from
 ``injection_synthetic`` templates, with the READMEs of the permissively licensed packages installed beside
-modelgate as further negatives (documentation, full of imperatives addressed to people). A corpus's negatives are the sentences of its clean texts; its positives
-are the sentences of the attacks it inserts (and that no clean text contains). ``--without``
-leaves corpora out, for the leave-one-corpus-out table of ``eval_injection.py --loco``.
+modelgate as further negatives (documentation, full of imperatives addressed to people). A corpus's negatives
+are the sentences of its clean texts; its positives are the sentences of the attacks it inserts (and that no
+clean text contains). ``--without`` leaves corpora out, for the leave-one-corpus-out table of
+``eval_injection.py --loco``.
 
 The model: logistic regression over ``gateway.detect.model.features``, features seen in at least two
 sentences, classes weighted equally, L2-regularised, full-batch Adam. The threshold is the sentence

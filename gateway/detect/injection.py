@@ -37,8 +37,8 @@ from gateway.detect.base import SessionContext
 from gateway.detect.encoded import decode_candidates, scan_decode_request
 from gateway.detect.exfil import scan_exfil
 from gateway.detect.markers import scan_markers
-from gateway.detect.phrases import CONTENT_RULES, TOOL_RULES, Rule, scan_phrases
 from gateway.detect.model import SentenceModel
+from gateway.detect.phrases import CONTENT_RULES, TOOL_RULES, Rule, scan_phrases
 from gateway.detect.signal import EXCERPT_CHARS, Signal, combine, strongest
 from gateway.detect.text import MAX_SCAN_CHARS, Prepared, prepare
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec

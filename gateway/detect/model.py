@@ -33,14 +33,21 @@ MAX_SENTENCES = 96
 """Candidate sentences scored per text: the first two thirds and the last third of them."""
 MIN_WORDS, MAX_WORDS = 3, 80
 
-_SPLIT = re.compile(r"(?<=[.!?])\s+|\s*[\n|]+\s*|(?<=:)\s+(?=[A-Za-z])")
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
 TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[?:!]")
-_SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "please", "me", "my"})
+_SECOND_PERSON = ("you", "please", " me ", " me.", " my ")
+"""Substrings that make a sentence a candidate whatever its first word (``you`` covers ``your``)."""
+_PUNCTUATION = "\"'`*-_([{<>#.,;:!?"
 
 
 def sentences(text: str) -> list[str]:
-    """``text`` (lower case, line breaks kept) cut into sentences and lines."""
-    return [piece for piece in _SPLIT.split(text) if piece]
+    """``text`` (lower case, line breaks kept) cut into lines (``|`` separates table cells) and sentences."""
+    out: list[str] = []
+    for line in text.replace("|", "\n").split("\n"):
+        if line := line.strip():
+            ends = ". " in line or "? " in line or "! " in line or ": " in line
+            out += _SENTENCE_END.split(line) if ends else [line]
+    return out
 
 
 def features(tokens: list[str]) -> list[str]:
@@ -94,11 +101,11 @@ class SentenceModel:
         """The highest sentence probability in ``text`` (lower case, line breaks kept) and that sentence."""
         candidates: list[tuple[list[str], str]] = []
         for piece in sentences(text):
-            tokens = TOKEN.findall(piece)
-            if MIN_WORDS <= len(tokens) <= MAX_WORDS and (
-                tokens[0] in self.starters or not _SECOND_PERSON.isdisjoint(tokens)
-            ):
-                candidates.append((tokens, piece))
+            first = piece.split(None, 1)[0].strip(_PUNCTUATION)
+            if first in self.starters or any(word in piece for word in _SECOND_PERSON):
+                tokens = TOKEN.findall(piece)
+                if MIN_WORDS <= len(tokens) <= MAX_WORDS:
+                    candidates.append((tokens, piece))
         if len(candidates) > MAX_SENTENCES:
             head = MAX_SENTENCES * 2 // 3
             candidates = candidates[:head] + candidates[len(candidates) - (MAX_SENTENCES - head):]
