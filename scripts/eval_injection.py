@@ -1,6 +1,7 @@
 """Text-level detection and false-positive rates of the injection detector on the development corpora.
 
     PYTHONPATH=. python scripts/eval_injection.py [--data ../shared/datasets/agent] [--misses 5] [--json out.json]
+        [--no-model | --model FILE] [--loco] [--latency]
 
 Corpora (formats in the datasets' READMEs):
 - agentdojo: tool messages labelled ``injected`` (positives) against every other tool message (negatives);
@@ -28,8 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.detect.base import SessionContext
 from gateway.detect.injection import ALERT_AT, BLOCK_AT, InjectionDetector, Kind
 from gateway.detect.model import SentenceModel
+from gateway.events import RequestEvent, ToolResult, ToolSpec
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "agent"
 
@@ -150,6 +153,63 @@ def asb(data: Path) -> Iterator[Sample]:
 CORPORA = {"agentdojo": agentdojo, "bipia": bipia, "asb": asb}
 
 
+def agentdojo_events(data: Path) -> Iterator[list[RequestEvent]]:
+    """Each AgentDojo trace as the chat requests an agent would send: one per tool round, each carrying the tools
+    and every tool result so far."""
+    for path in sorted(data.glob("agentdojo-*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                trace = json.loads(line)
+                tools = tuple(
+                    ToolSpec(name=t["function"]["name"], description=t["function"].get("description") or "",
+                             input_schema=t["function"].get("parameters") or {})
+                    for t in trace["tools"]
+                )
+                results: list[ToolResult] = []
+                events: list[RequestEvent] = []
+                for message in trace["messages"]:
+                    if message["role"] == "tool":
+                        results.append(ToolResult(tool_call_id=message.get("tool_call_id"),
+                                                  content=str(message.get("content") or "")))
+                    elif message["role"] == "assistant" and results:
+                        events.append(_chat(trace["id"], len(events), tools, tuple(results)))
+                events.append(_chat(trace["id"], len(events), tools, tuple(results)))
+                yield events
+
+
+def _chat(trace: str, turn: int, tools: tuple[ToolSpec, ...], results: tuple[ToolResult, ...]) -> RequestEvent:
+    return RequestEvent(request_id=f"{trace}/{turn}", agent="eval", session=trace, protocol="openai.chat",
+                        direction="reverse", method="POST", scheme="https", host="gateway", port=443,
+                        path="/v1/chat/completions", tools=tools, tool_results=results)
+
+
+def latency(data: Path, detector: InjectionDetector) -> None:
+    """Per chat request of the AgentDojo traces, replayed once in order from an empty memo (as a gateway would
+    see them: a tool output or tool list seen before is not scanned again), and per distinct tool output
+    scanned cold (best of three)."""
+    detector.memo.verdicts.clear()
+    per_event: list[float] = []
+    for events in agentdojo_events(data):
+        context = SessionContext(agent="eval", session=events[0].session)
+        for event in events:
+            began = time.perf_counter()
+            detector.on_request(event, context)
+            per_event.append(time.perf_counter() - began)
+    texts = list(dict.fromkeys(s.text for s in agentdojo(data)))
+    cold = [min(_timed(detector, text) for _ in range(3)) for text in texts]
+    for label, values in (("per chat request", per_event), ("per distinct tool output, cold", cold)):
+        values.sort()
+        pick = [values[min(len(values) - 1, int(len(values) * q))] * 1e3 for q in (0.5, 0.9, 0.99)]
+        print(f"{label:32} n={len(values):5}  p50 {pick[0]:.3f} ms  p90 {pick[1]:.3f} ms  p99 {pick[2]:.3f} ms"
+              f"  max {values[-1] * 1e3:.3f} ms")
+
+
+def _timed(detector: InjectionDetector, text: str) -> float:
+    began = time.perf_counter()
+    detector.scan(text)
+    return time.perf_counter() - began
+
+
 def evaluate(samples: Iterator[Sample], detector: InjectionDetector, keep: int) -> dict[str, dict[str, Tally]]:
     """Tallies per corpus and per group (``"*"`` is the corpus total)."""
     tallies: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
@@ -203,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table here")
     parser.add_argument("--model", type=Path, help="a sentence model file instead of the shipped one")
     parser.add_argument("--no-model", action="store_true", help="rules alone")
+    parser.add_argument("--latency", action="store_true", help="time the detector on the AgentDojo traces")
     parser.add_argument("--loco", action="store_true",
                         help="leave-one-corpus-out: for each corpus, rules alone and rules with a model trained "
                              "without it")
@@ -214,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         return leave_one_corpus_out(args.data, args.corpus or sorted(CORPORA))
     model = None if args.no_model else SentenceModel.load(args.model) if args.model else "shipped"
     detector = InjectionDetector(model=model)
+    if args.latency:
+        latency(args.data, detector)
+        return 0
     report: dict[str, dict[str, dict[str, float | int]]] = {}
     print(f"thresholds: alert {ALERT_AT}, block {BLOCK_AT}")
     for name in args.corpus or sorted(CORPORA):

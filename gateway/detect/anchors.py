@@ -50,7 +50,7 @@ class Anchored:
     def search(self, text: str, words: set[str], find_in: str | None = None) -> re.Match[str] | None:
         """The first match near an anchor. ``find_in``: where to look for anchors (same offsets as ``text``)."""
         haystack = find_in if find_in is not None and len(find_in) == len(text) else text
-        present = [w for w in self.words if w in words] + [s for s in self.stems if s in haystack]
+        present = [*self.words.intersection(words), *(s for s in self.stems if s in haystack)]
         if not present:
             return None
         starts: list[int] = []

@@ -11,7 +11,16 @@ description. This detector scans exactly those, as they cross the gateway:
 
 It does not scan user or system messages. The user is the principal: an instruction from them is the task,
 not an attack, and flagging "ignore the previous instructions" typed by a user would teach operators to
-ignore the detector. Text the user pastes from elsewhere is their choice; text a tool fetched is not.
+ignore the detector. Text the user pastes from elsewhere is their choice; text a tool fetched is not. The
+system prompt is the operator's own.
+
+Rules (``detect.injection.<rule>``): ``override`` (cancelling the model's instructions, in twelve languages),
+``task_hijack``, ``agent_address`` (speaking to the model), ``output_directive`` (ordering its answer),
+``code_directive`` and ``code_payload``, ``send_data`` and ``conceal``, ``stealth``; in tool declarations
+also ``tool_shadowing`` and ``harmful_capability``; ``role_marker``, ``context_breakout``, ``shout_tag``
+(forged structure, ``markers``); ``hidden_text``, ``invisible_chars``, ``bidi_override``, ``homoglyph``
+(``unicode``); ``encoded`` (base64, hex, rot13, rescanned); ``exfil_url`` (``exfil``); ``instruction`` (the
+sentence model, ``model``: 0.5 to 0.9 from its threshold, 0.3 in the ``MODEL_BAND`` below it).
 
 Each text gets a score in [0, 1], the noisy-OR of its signals (``signal.combine``). Thresholds:
 ``ALERT_AT`` = 0.5 (recommend alert, severity medium), ``BLOCK_AT`` = 0.85 (recommend block, severity high;
@@ -20,14 +29,16 @@ signal's (``detect.injection.override``, ``.role_marker``, ``.hidden_text``, ...
 signal and where the text came from, its evidence quotes them. Texts longer than the scan bound also get an
 ``info`` finding ``detect.injection.truncated`` so the audit log shows what was not read.
 
-Verdicts are remembered per session (bounded), keyed by the text: a chat request carries every earlier tool
-result again, and each is scanned once; a remembered injection is reported again on every request that
-still carries it, so a conversation that holds one stays blocked.
+Verdicts are remembered (bounded, least recently used out), keyed by the text: a chat request carries every
+earlier tool result and the whole tool list again, and each is scanned once; a remembered injection is
+reported again on every request that still carries it, so a conversation that holds one stays blocked. The
+detector keeps no per-session state.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -51,8 +62,8 @@ BLOCK_AT = 0.85
 CRITICAL_AT = 0.97
 MODEL_BAND = 0.2
 """Sentence probabilities this far below the model's threshold still count as a weak signal."""
-MEMO_SIZE = 1024
-"""Verdicts remembered per session."""
+MEMO_SIZE = 4096
+"""Verdicts remembered (per detector, across sessions)."""
 MAX_SCHEMA_CHARS = 4096
 """Characters of strings collected from a tool's parameter schema (descriptions, titles, enums, defaults)."""
 _MCP_CONTENT = frozenset({"resources/read", "prompts/get"})
@@ -65,6 +76,8 @@ Kind = Literal["content", "tool", "output"]
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """What one text scored and why; the findings are made from it per place the text was seen."""
+
     score: float
     signals: tuple[Signal, ...]
     truncated: bool = False
@@ -78,8 +91,26 @@ def shipped_model() -> SentenceModel:
 
 
 class _Memo:
-    def __init__(self) -> None:
+    """Verdicts by text, least recently used first out; a verdict depends on the text alone, so one memo serves
+    every session (the suite's tool list, sent with every request of every session, is scanned once)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
         self.verdicts: OrderedDict[tuple[Kind, int, int], Verdict] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Kind, int, int]) -> Verdict | None:
+        with self.lock:
+            verdict = self.verdicts.get(key)
+            if verdict is not None:
+                self.verdicts.move_to_end(key)
+            return verdict
+
+    def put(self, key: tuple[Kind, int, int], verdict: Verdict) -> None:
+        with self.lock:
+            self.verdicts[key] = verdict
+            if len(self.verdicts) > self.size:
+                self.verdicts.popitem(last=False)
 
 
 def _schema_strings(schema: Any, out: list[str], budget: list[int]) -> None:
@@ -116,6 +147,7 @@ class InjectionDetector:
         self.max_scan_chars = max_scan_chars
         self.alert_at = alert_at
         self.block_at = block_at
+        self.memo = _Memo(MEMO_SIZE)
         self.scan(_WARM_UP, "tool")  # the first event should not pay for lazy tables (NFKC, HTML entities)
 
     def scan(self, text: str, kind: Kind = "content") -> Verdict:
@@ -166,27 +198,27 @@ class InjectionDetector:
         findings: list[Finding] = []
         for index, result in enumerate(event.tool_results):
             label = result.name or result.tool_call_id or f"#{index}"
-            findings += self._judge(result.content, "content", f"tool result {label}", context)
+            findings += self._judge(result.content, "content", f"tool result {label}")
         for tool in event.tools:
-            findings += self._judge(declaration(tool), "tool", f"description of tool {tool.name}", context)
+            findings += self._judge(declaration(tool), "tool", f"description of tool {tool.name}")
         return findings
 
     def on_response(self, event: ResponseEvent, request: RequestEvent, context: SessionContext) -> list[Finding]:
         findings: list[Finding] = []
         if event.tool_result is not None:
             label = event.tool_result.name or (request.tool_call.name if request.tool_call else "") or "MCP"
-            findings += self._judge(event.tool_result.content, "content", f"tool result {label}", context)
+            findings += self._judge(event.tool_result.content, "content", f"tool result {label}")
         for tool in event.tools:
             where = f"description of tool {tool.name}" + (f" on {tool.server}" if tool.server else "")
-            findings += self._judge(declaration(tool), "tool", where, context)
+            findings += self._judge(declaration(tool), "tool", where)
         if event.text:
             if request.protocol == "http" and request.direction == "forward":
                 where = f"response of {request.method} {request.host}{request.path[:80]}"
-                findings += self._judge(event.text, "content", where, context)
+                findings += self._judge(event.text, "content", where)
             elif request.protocol == "mcp" and request.mcp_method in _MCP_CONTENT:
-                findings += self._judge(event.text, "content", f"MCP {request.mcp_method} result", context)
+                findings += self._judge(event.text, "content", f"MCP {request.mcp_method} result")
             elif request.direction == "reverse":
-                findings += self._judge(event.text, "output", "the model's answer", context)
+                findings += self._judge(event.text, "output", "the model's answer")
         return findings
 
     def on_tool_call(self, call: ToolCall, request: RequestEvent, context: SessionContext) -> list[Finding]:
@@ -195,19 +227,14 @@ class InjectionDetector:
 
     # -- verdicts to findings -------------------------------------------------------------------------------
 
-    def _judge(self, text: str, kind: Kind, where: str, context: SessionContext) -> list[Finding]:
+    def _judge(self, text: str, kind: Kind, where: str) -> list[Finding]:
         if not text:
             return []
-        memo: _Memo = context.of(self.name, _Memo)
         key = (kind, len(text), hash(text))
-        verdict = memo.verdicts.get(key)
+        verdict = self.memo.get(key)
         if verdict is None:
             verdict = self.scan(text, kind)
-            memo.verdicts[key] = verdict
-            if len(memo.verdicts) > MEMO_SIZE:
-                memo.verdicts.popitem(last=False)
-        else:
-            memo.verdicts.move_to_end(key)
+            self.memo.put(key, verdict)
         return self.findings(verdict, where)
 
     def findings(self, verdict: Verdict, where: str) -> list[Finding]:

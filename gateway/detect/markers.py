@@ -66,10 +66,14 @@ _MULTILINGUAL = anchored(
     r"\b(?:instrucci\w+|instru[cç][oõ]\w*|istruzion\w*|indicaciones|órdenes|regras|reglas|regole)\b"
     # fr: ignore(z) / oublie(z) ... instructions / consignes précédentes
     r"|\b(?:ignor\w*|oubli\w*)\b[^.!?\n]{0,40}?\b(?:instructions?|consignes?|directives?)\b[^.!?\n]{0,20}?"
-    r"\b(?:pr[ée]c[ée]dent\w*|ant[ée]rieur\w*|ci-dessus|initiales?)"
+    r"\b(?:pr[ée]c[éeè]d\w*|ant[ée]rieur\w*|ci-dessus|initiales?)"
     # de / nl: ignoriere / vergiss / negeer ... vorherigen Anweisungen / vorige instructies
     r"|\b(?:ignorier\w*|vergiss\w*|vergessen|missachte\w*|negeer\w*|vergeet)\b[^.!?\n]{0,40}?"
     r"\b(?:anweisung\w*|instruktion\w*|befehl\w*|regeln|vorgaben|instructies|opdrachten)\b"
+    # forget everything before
+    r"|\b(?:vergiss|vergessen sie|olvida|olvide|oublie[zr]?|dimentica|esque[cç]a)\b (?:alles|todo|tout|tutto)\b"
+    r"[^.!?\n]{0,30}?\b(?:davor|vorher|bisherige\w*|obige\w*|zuvor|anterior\w*|antes|pr[ée]c[éeè]d\w*|"
+    r"ci-dessus|avant|precedente\w*|sopra|prima)\b"
     # new instructions
     r"|\b(?:nuevas instrucciones|novas instru[cç][oõ]es|nouvelles (?:instructions|consignes)|neue (?:anweisungen"
     r"|instruktionen)|nuove istruzioni|nieuwe instructies)\b"

@@ -35,8 +35,8 @@ MIN_WORDS, MAX_WORDS = 3, 80
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
 TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[?:!]")
-_SECOND_PERSON = ("you", "please", " me ", " me.", " my ")
-"""Substrings that make a sentence a candidate whatever its first word (``you`` covers ``your``)."""
+_ADDRESSED = re.compile(r"you|please|\bm[ey]\b")
+"""Words that make a sentence a candidate whatever its first word (``you`` covers ``your``)."""
 _PUNCTUATION = "\"'`*-_([{<>#.,;:!?"
 
 
@@ -101,8 +101,9 @@ class SentenceModel:
         """The highest sentence probability in ``text`` (lower case, line breaks kept) and that sentence."""
         candidates: list[tuple[list[str], str]] = []
         for piece in sentences(text):
-            first = piece.split(None, 1)[0].strip(_PUNCTUATION)
-            if first in self.starters or any(word in piece for word in _SECOND_PERSON):
+            space = piece.find(" ")
+            first = (piece if space < 0 else piece[:space]).strip(_PUNCTUATION)
+            if first in self.starters or _ADDRESSED.search(piece):
                 tokens = TOKEN.findall(piece)
                 if MIN_WORDS <= len(tokens) <= MAX_WORDS:
                     candidates.append((tokens, piece))

@@ -182,6 +182,19 @@ SEND_DATA = [
           rf"\b{_SEND}\b[^.!?\n]{{0,40}}?\b(?:all|every|each|the entire|the full|the whole|complete|any)\b"
           r"(?: \w+){0,3}? (?:e-?mails?|messages|files|contacts|passwords?|credentials|keys|tokens|history|"
           r"conversations?|inbox|documents|records|data|transactions|chats?|channels?)\b"),
+    _rule("send_data", 0.5,
+          "all every each entire whole",
+          r"\b(?:all|every|each|the entire|the whole)\b(?: \w+){0,2}? (?:e-?mails?|messages|files|contacts|passwords|"
+          r"credentials|keys|tokens|conversations|chats|channels|documents|records|transactions)\b[^.!?\n]{0,60}?"
+          rf"\b{_SEND}\b[^.!?\n]{{0,40}}?\b(?:to|at|into)\b", lead=False),
+    _rule("send_data", 0.45, "send make schedule transfer wire pay move",
+          r"\b(?:send|make|schedule|transfer|wire|pay|move)\b[^.!?\n]{0,40}?\b(?:transactions?|payments?|transfers?|"
+          r"money|funds|\$ ?\d[\d,.]*|\d[\d,.]* ?(?:usd|eur|gbp|dollars|euros|btc|eth))\b[^.!?\n]{0,60}?\bto\b"
+          r"[^.!?\n]{0,30}?(?:iban|account|wallet|[a-z]{2}\d{2}[a-z0-9]{10,30}\b|\d{8,}|0x[0-9a-f]{8,})"),
+    _rule("account_takeover", 0.45, "change reset update set replace",
+          r"\b(?:change|reset|update|set|replace)\b (?:the |my |their |his |her |this )?(?:user'?s? |account'?s? )?"
+          r"(?:password|passcode|pin|e-?mail address|phone number|recovery (?:e-?mail|phone|codes?)|2fa|two[- ]factor"
+          r"|security questions?)\b[^.!?\n]{0,40}?\b(?:to|into|with)\b"),
     _rule("send_data", 0.35,
           "send forward email e-mail post upload leak exfiltrate read cat include attach pass reveal print paste",
           r"\b(?:send|forward|e-?mail|post|upload|leak|exfiltrate|read|cat|include|attach|pass|reveal|print|paste)\b"

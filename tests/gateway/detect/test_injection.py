@@ -105,12 +105,21 @@ def test_model_answer_is_checked_only_for_exfiltrating_images() -> None:
     assert DETECTOR.on_response(said, chat, context()) == []
 
 
-def test_verdicts_are_remembered_and_reported_again() -> None:
-    session = context()
-    event = request(tool_results=(ToolResult(name="t", content=INJECTION),))
-    first = DETECTOR.on_request(event, session)
-    again = DETECTOR.on_request(event, session)
-    assert first == again and len(session.state["injection"].verdicts) == 1
+def test_verdicts_are_remembered_across_sessions_and_reported_again() -> None:
+    detector = InjectionDetector()
+    event = request(tool_results=(ToolResult(name="t", content=INJECTION),), tools=(POISONED,))
+    first = detector.on_request(event, context())
+    remembered = len(detector.memo.verdicts)
+    again = detector.on_request(event, SessionContext(agent="b", session="other"))
+    assert first == again and len(first) == 2 and len(detector.memo.verdicts) == remembered
+
+
+def test_memo_is_bounded() -> None:
+    detector = InjectionDetector()
+    detector.memo.size = 3
+    for index in range(10):
+        detector.on_request(request(tool_results=(ToolResult(content=f"result {index}"),)), context())
+    assert len(detector.memo.verdicts) == 3
 
 
 def test_long_text_reports_what_was_not_scanned() -> None:
