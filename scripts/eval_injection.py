@@ -10,7 +10,8 @@ Corpora (formats in the datasets' READMEs):
   clean contexts;
 - asb-output: each attacker instruction placed in a normal tool's output with ASB's five observation-injection
   templates, and bare (no template, a harder case than ASB's own), against the normal tools' outputs;
-- asb-tools: the attacker tools' descriptions against the 20 normal tools' descriptions.
+- asb-tools: the attacker tools' descriptions against the 20 normal tools' descriptions;
+- agentdojo-tools: the declarations (description and parameter schema) of the suites' own tools, all benign.
 
 A text counts as flagged when the detector reports a finding at or above its alert threshold.
 """
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.detect.base import SessionContext
-from gateway.detect.injection import ALERT_AT, BLOCK_AT, InjectionDetector, Kind
+from gateway.detect.injection import ALERT_AT, BLOCK_AT, InjectionDetector, Kind, declaration
 from gateway.detect.model import SentenceModel
 from gateway.events import RequestEvent, ToolResult, ToolSpec
 
@@ -69,11 +70,25 @@ class Tally:
         }
 
 
+def _tools(trace: dict) -> tuple[ToolSpec, ...]:
+    """A trace's tools (OpenAI ``tools`` format) as the gateway's ``ToolSpec``."""
+    return tuple(
+        ToolSpec(name=t["function"]["name"], description=t["function"].get("description") or "",
+                 input_schema=t["function"].get("parameters") or {})
+        for t in trace["tools"]
+    )
+
+
 def agentdojo(data: Path) -> Iterator[Sample]:
+    declared: set[str] = set()
     for path in sorted(data.glob("agentdojo-*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as lines:
             for line in lines:
                 trace = json.loads(line)
+                for spec in _tools(trace):
+                    if (text := declaration(spec)) not in declared:
+                        declared.add(text)
+                        yield Sample("agentdojo-tools", trace["suite"], text, False, "tool")
                 for message in trace["messages"]:
                     if message["role"] == "tool":
                         injected = bool(message.get("label", {}).get("injected"))
@@ -160,11 +175,7 @@ def agentdojo_events(data: Path) -> Iterator[list[RequestEvent]]:
         with gzip.open(path, "rt", encoding="utf-8") as lines:
             for line in lines:
                 trace = json.loads(line)
-                tools = tuple(
-                    ToolSpec(name=t["function"]["name"], description=t["function"].get("description") or "",
-                             input_schema=t["function"].get("parameters") or {})
-                    for t in trace["tools"]
-                )
+                tools = _tools(trace)
                 results: list[ToolResult] = []
                 events: list[RequestEvent] = []
                 for message in trace["messages"]:

@@ -226,9 +226,9 @@ POISONING = [
     _rule("tool_shadowing", 0.65, "when",
           r"\bwhen (?:using|calling|invoking|you use|you call|sending|the user asks?|asked)\b[^.!?]{0,80}?\b(?:always|"
           r"must|also|make sure|be sure|remember to|you should)\b"),
-    _rule("tool_shadowing", 0.6, "always must also",
-          r"\b(?:always|must|also) (?:bcc|cc|copy|send|forward|include|add|attach|redirect|route)\b[^.!?]{0,60}?"
-          r"\b(?:to|@)"),
+    _rule("tool_shadowing", 0.6, "always must",
+          r"\b(?:always|must) (?:also )?(?:bcc|cc|copy|send|forward|include|add|attach|redirect|route)\b[^.!?]{0,60}?"
+          r"(?:@|\bto\b)"),
     _rule("tool_shadowing", 0.6, "before after instead",
           r"\b(?:before|after|instead of) (?:using|calling|running|invoking|executing) (?:this|any|the|other|another)"
           r" (?:\w+ )?(?:tools?|functions?)\b"),
