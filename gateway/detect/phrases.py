@@ -108,6 +108,10 @@ TASK_HIJACK = [
     _rule("task_hijack", 0.45, "instead",
           r"\binstead,? (?:you (?:should|must|will|need to)|please|do|perform|send|call|use|execute|reply|respond|say|"
           r"write)\b|\bdo [^.!?]{3,120}? instead\b", lead=False),
+    _rule("task_hijack", 0.45, "todo",
+          r"(?:^|[.!?] |\] |> )todo ?: ?(?:please )?(?:send|forward|e-?mail|transfer|pay|wire|delete|remove|create|"
+          r"invite|add|post|share|visit|open|change|update|modify|book|make|schedule|give|grant|buy|sell|write|say|tell|"
+          r"reply|call|run|execute|download|upload|concatenate|summari[sz]e)\b", lead=False),
     _rule("task_hijack", 0.45, "complete completed done finished",
           r"\b(?:answer|response|result|output|task)s? ?: ?(?:task )?(?:is )?(?:complete|completed|done|finished)\b"
           r"|\btask (?:is )?(?:complete|completed|done|finished)[.!] ", lead=False),
