@@ -11,7 +11,9 @@ Corpora (formats in the datasets' READMEs):
 - asb-output: each attacker instruction placed in a normal tool's output with ASB's five observation-injection
   templates, and bare (no template, a harder case than ASB's own), against the normal tools' outputs;
 - asb-tools: the attacker tools' descriptions against the 20 normal tools' descriptions;
-- agentdojo-tools: the declarations (description and parameter schema) of the suites' own tools, all benign.
+- agentdojo-tools: the declarations (description and parameter schema) of the suites' own tools, all benign;
+- packages: the READMEs of the MIT/BSD/Apache licensed packages installed beside modelgate, all benign
+  documentation (the sentence model trains on them as negatives).
 
 A text counts as flagged when the detector reports a finding at or above its alert threshold.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.metadata
 import json
 import random
 import re
@@ -97,6 +100,7 @@ def agentdojo(data: Path) -> Iterator[Sample]:
                         yield Sample("agentdojo", group, str(message.get("content") or ""), injected, payload=payload)
 
 
+_PERMISSIVE = re.compile(r"\b(?:MIT|BSD|Apache)\b")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)\s*")
 
 
@@ -165,7 +169,27 @@ def asb(data: Path) -> Iterator[Sample]:
         yield Sample("asb-output-bare", "normal", tool["Expected Achievements"], False)
 
 
+def package_documents() -> list[str]:
+    """The long descriptions (READMEs) of the installed MIT, BSD or Apache licensed distributions, by name."""
+    documents: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        meta = dist.metadata
+        licence = " ".join([meta.get("License-Expression") or "", (meta.get("License") or "")[:80],
+                            *(c for c in meta.get_all("Classifier") or [] if c.startswith("License"))])
+        if _PERMISSIVE.search(licence) and (body := meta.get_payload() or ""):
+            documents[meta["Name"].lower()] = body
+    return [documents[name] for name in sorted(documents)]
+
+
+def packages(data: Path) -> Iterator[Sample]:
+    """The package READMEs as benign documents (the sentence model trains on them: only rules are held out)."""
+    for text in package_documents():
+        yield Sample("packages", "readme", text, False)
+
+
 CORPORA = {"agentdojo": agentdojo, "bipia": bipia, "asb": asb}
+NEGATIVES = {"packages": packages}
+"""Corpora of benign text only, reported beside the others but never left out of training."""
 
 
 def agentdojo_events(data: Path) -> Iterator[list[RequestEvent]]:
@@ -268,7 +292,7 @@ def leave_one_corpus_out(data: Path, corpora: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--corpus", action="append", choices=sorted(CORPORA))
+    parser.add_argument("--corpus", action="append", choices=sorted(CORPORA | NEGATIVES))
     parser.add_argument("--misses", type=int, default=0, help="print this many misses and false positives")
     parser.add_argument("--groups", action="store_true", help="print the breakdown inside each corpus")
     parser.add_argument("--json", type=Path, help="write the table here")
@@ -291,9 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report: dict[str, dict[str, dict[str, float | int]]] = {}
     print(f"thresholds: alert {ALERT_AT}, block {BLOCK_AT}")
-    for name in args.corpus or sorted(CORPORA):
+    for name in args.corpus or sorted(CORPORA | NEGATIVES):
         began = time.perf_counter()
-        tallies = evaluate(CORPORA[name](args.data), detector, args.misses)
+        tallies = evaluate((CORPORA | NEGATIVES)[name](args.data), detector, args.misses)
         for corpus, groups in tallies.items():
             report[corpus] = {group: tally.row() for group, tally in groups.items()}
             total = groups["*"]

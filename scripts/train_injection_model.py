@@ -20,21 +20,18 @@ corpora a threshold was fitted on: see the leave-one-corpus-out table).
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from eval_injection import CORPORA, DEFAULT_DATA
+from eval_injection import CORPORA, DEFAULT_DATA, package_documents
 from injection_synthetic import synthetic
 
 from gateway.detect.model import DEFAULT_MODEL, FORMAT, MAX_WORDS, MIN_WORDS, TOKEN, SentenceModel, features, sentences
 from gateway.detect.text import prepare
 
-_PERMISSIVE = re.compile(r"\b(?:MIT|BSD|Apache)\b")
 TEXT_FPR = 0.002
 MIN_THRESHOLD = 0.9
 L2 = 1e-4
@@ -71,18 +68,6 @@ def corpus_sentences(name: str, data: Path) -> tuple[set[tuple[str, ...]], set[t
     negatives = {tokens for text in set(clean) for tokens in _tokens(text)}
     positives = {tokens for text in payloads for tokens in _tokens(text)} - negatives
     return positives, negatives, clean
-
-
-def package_documents() -> list[str]:
-    """The long descriptions (READMEs) of the installed MIT, BSD or Apache licensed distributions, by name."""
-    documents: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
-        meta = dist.metadata
-        licence = " ".join([meta.get("License-Expression") or "", (meta.get("License") or "")[:80],
-                            *(c for c in meta.get_all("Classifier") or [] if c.startswith("License"))])
-        if _PERMISSIVE.search(licence) and (body := meta.get_payload() or ""):
-            documents[meta["Name"].lower()] = body
-    return [documents[name] for name in sorted(documents)]
 
 
 def train(data: Path, without: tuple[str, ...] = ()) -> dict:

@@ -29,9 +29,10 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _ROT13_HINTS = frozenset({"vtaber", "qvfertneq", "vafgehpgvba", "vafgehpgvbaf", "flfgrz", "nffvfgnag", "cerivbhf"})
 _DECODE_REQUEST = anchored(
-    "decode decipher decrypt translate convert",
-    r"\b(?:decode|decipher|decrypt|translate|convert)\b[^.!?\n]{0,60}?\b(?:and|then)\b[^.!?\n]{0,30}?\b(?:follow|"
-    r"execute|run|obey|do what|perform|carry out|act on|comply)",
+    "decode decipher decrypt",
+    r"\b(?:decode|decipher|decrypt)\b (?:this|it|the following|the (?:text|string|message|payload|instructions?) "
+    r"(?:below|above))\b[^.!?\n]{0,40}?\b(?:and|then)\b (?:then )?(?:follow|execute|run|obey|do what|carry out|act on"
+    r"|comply)",
 )
 
 

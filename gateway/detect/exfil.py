@@ -5,8 +5,9 @@ the model emit such an image with the conversation's secrets in the query leaks 
 tell is the URL, not the image: a template the model is meant to fill (``{data}``, ``[SECRET]``, ``<chat
 history>``, ``$TOKEN``), or query values longer than any ordinary image parameter (``?w=800&fit=crop`` is
 short; a leaked summary is not). Signed-URL parameters (S3, Azure SAS, CloudFront) are long by design and are
-not counted. Links (no ``!``) need a click, so they weigh less; an instruction to append data to a URL is its
-own signal.
+not counted, nor are values that are themselves a URL or a ``data:`` image (badges carry both). Links (no
+``!``) need a click and HTML images in a fetched page are the page's own, so both weigh less; an instruction
+to append data to a URL is its own signal.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ _LINK = re.compile(r"(?<!!)\[[^\]\n]{0,300}\]\(\s*<?(https?://[^\s)>]{1,4096})")
 _HTML_IMG = re.compile(r"<img\b[^>]{0,300}?\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]{1,4096})", re.IGNORECASE)
 _PLACEHOLDER = re.compile(
     r"\{[^}]{1,60}\}|%7B[^%]{1,60}%7D|\[[A-Za-z_ -]{2,40}\]|%5B[A-Za-z_-]{2,40}%5D|<[A-Za-z_ -]{2,40}>"
-    r"|%3C[A-Za-z_-]{2,40}%3E|\$\{?[A-Z_]{3,}|\b(?:INSERT|PLACEHOLDER|YOUR_\w+|REPLACE\w*|APPEND\w*)\b|\.\.\.",
+    r"|%3C[A-Za-z_-]{2,40}%3E|\$\{?[A-Z_]{3,}|\b(?:INSERT|PLACEHOLDER|YOUR_\w+|REPLACE\w*|APPEND\w*)\b",
 )
 _SIGNED = re.compile(r"^(?:x-amz-.*|signature|sig|se|sp|sv|sr|st|skoid|sktid|ske|sks|skv|key-pair-id|policy|expires"
                      r"|x-goog-.*|googleaccessid|token|_token)$", re.IGNORECASE)
-_DATAISH = re.compile(r"[A-Za-z0-9+/=_%.-]{48,}")
+_DATAISH = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9+=_]{48,}")
+_OWN_DATA = ("data:", "http:", "https:", "http%3a", "https%3a")
+"""Values that are the page's own: an inline image, a URL (a badge pointing at its JSON endpoint)."""
 _INSTRUCTION = anchored(
     "url link image query parameter",
     r"\b(?:append|add|include|put|insert|encode|embed|attach)\b[^.!?\n]{0,80}?\b(?:to|in|into|as)\b (?:the |a |this )?"
@@ -49,7 +52,9 @@ def _url_weight(url: str) -> tuple[float, str]:
     carrier = parts.path + "?" + parts.query + "#" + parts.fragment
     if _PLACEHOLDER.search(carrier) and (parts.query or parts.fragment or len(parts.path) > 1):
         return 0.85, "a placeholder for data in the URL"
-    long_values = [v for k, v in params if not _SIGNED.match(k) and len(v) >= 48]
+    long_values = [
+        v for k, v in params if not _SIGNED.match(k) and len(v) >= 48 and not v.lower().startswith(_OWN_DATA)
+    ]
     if long_values:
         return 0.6, f"query value of {max(len(v) for v in long_values)} characters"
     segments = [s for s in parts.path.split("/") if _DATAISH.fullmatch(s)]
@@ -63,7 +68,7 @@ def scan_exfil(text: str, words: set[str], *, link_weight: float = 0.6) -> list[
     text's words (``anchors.words_of``)."""
     signals: list[Signal] = []
     markdown, html = "](" in text, "src" in words and "img" in words
-    for pattern, factor in ((_IMAGE, 1.0 if markdown else 0.0), (_HTML_IMG, 1.0 if html else 0.0),
+    for pattern, factor in ((_IMAGE, 1.0 if markdown else 0.0), (_HTML_IMG, link_weight if html else 0.0),
                             (_LINK, link_weight if markdown else 0.0)):
         if not factor:
             continue

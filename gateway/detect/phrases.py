@@ -162,12 +162,12 @@ CODE = [
           r"\b(?:add|include|insert|incorporate|embed|integrate|append|merge|blend|introduce|weave|put|paste|place)\b"
           r"[^.!?\n]{0,80}?\b(?:in|into|to|within|inside)\b (?:your|the) (?:response|reply|answer|solution|"
           r"implementation|algorithm|codebase|program|code|output|script)\b"),
-    _rule("code_payload", 0.5, "/bin/ ncat dup2 rmtree :|: authorized_keys .ssh/ ipconfig /etc/",
+    _rule("code_payload", 0.4, "/bin/ ncat dup2 rmtree :|: authorized_keys .ssh/ ipconfig /etc/",
           r"/bin/(?:ba)?sh\b[^\n]{0,40}-i\b|\bnc(?:at)? -e\b|\bos\.dup2\(|\brm -rf /(?:\s|$|\*)|rmtree\(['\"]/['\"]\)"
           r"|:\(\)\s*\{\s*:\|:&\s*\};:|authorized_keys|\.ssh/id_\w+|ipconfig /release|/etc/(?:hosts|shadow|passwd)\b",
           lead=False),
-    _rule("code_payload", 0.5, "curl wget", r"\b(?:curl|wget)\b[^|\n]{0,120}\| ?(?:ba|z)?sh\b"),
-    _rule("code_payload", 0.5,
+    _rule("code_payload", 0.3, "curl wget", r"\b(?:curl|wget)\b[^|\n]{0,120}\| ?(?:ba|z)?sh\b"),
+    _rule("code_payload", 0.4,
           "fork pbpaste xsel pyperclip getclipboarddata screencapture pyautogui keylog* net_connections win32_*"
           " fernet",
           r"\bos\.fork\(\)|\bpbpaste\b|\bxsel\b|\bpyperclip\.paste|getclipboarddata|\bscreencapture\b|pyautogui\."
