@@ -162,6 +162,11 @@ CODE = [
           r"\b(?:add|include|insert|incorporate|embed|integrate|append|merge|blend|introduce|weave|put|paste|place)\b"
           r"[^.!?\n]{0,80}?\b(?:in|into|to|within|inside)\b (?:your|the) (?:response|reply|answer|solution|"
           r"implementation|algorithm|codebase|program|code|output|script)\b"),
+    _rule("code_directive", 0.45, "snippet snippets block blocks excerpt excerpts section sections segment",
+          r"\b(?:following|below|subsequent|above) code (?:snippet|block|excerpt|section|segment)s?\b[^.!?\n]{0,80}?"
+          r"\byour (?:code|solution|implementation|algorithm|codebase|program|response|answer|script|elucidation)\b"
+          r"|\byour (?:code|solution|implementation|algorithm|codebase|program|response|answer|script)\b[^.!?\n]{0,80}?"
+          r"\b(?:following|below|subsequent) code (?:snippet|block|excerpt|section|segment)s?\b", lead=False),
     _rule("code_payload", 0.4, "/bin/ ncat dup2 rmtree :|: authorized_keys .ssh/ ipconfig /etc/",
           r"/bin/(?:ba)?sh\b[^\n]{0,40}-i\b|\bnc(?:at)? -e\b|\bos\.dup2\(|\brm -rf /(?:\s|$|\*)|rmtree\(['\"]/['\"]\)"
           r"|:\(\)\s*\{\s*:\|:&\s*\};:|authorized_keys|\.ssh/id_\w+|ipconfig /release|/etc/(?:hosts|shadow|passwd)\b",
