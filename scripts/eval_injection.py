@@ -223,6 +223,8 @@ def latency(data: Path, detector: InjectionDetector) -> None:
     see them: a tool output or tool list seen before is not scanned again), and per distinct tool output
     scanned cold (best of three)."""
     detector.memo.verdicts.clear()
+    if detector.model is not None:
+        detector.model.seen.clear()
     per_event: list[float] = []
     for events in agentdojo_events(data):
         context = SessionContext(agent="eval", session=events[0].session)
@@ -240,6 +242,8 @@ def latency(data: Path, detector: InjectionDetector) -> None:
 
 
 def _timed(detector: InjectionDetector, text: str) -> float:
+    if detector.model is not None:
+        detector.model.seen.clear()  # cold: no sentence remembered either
     began = time.perf_counter()
     detector.scan(text)
     return time.perf_counter() - began

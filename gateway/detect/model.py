@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ FORMAT = "modelgate.injection-sentence-model/1"
 MAX_SENTENCES = 96
 """Candidate sentences scored per text: the first two thirds and the last third of them."""
 MIN_WORDS, MAX_WORDS = 3, 80
+MAX_SEEN = 16_384
+"""Remembered sentence probabilities; the memory starts afresh past this many."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
 TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[?:!]")
@@ -73,6 +75,8 @@ class SentenceModel:
     """First words the model weighs towards "request": sentences opening otherwise are not scored unless
     they speak to someone (``you``, ``please``, ``me``)."""
     provenance: str = ""
+    seen: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    """Probabilities of sentences scored before: listings repeat most of their sentences from call to call."""
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> SentenceModel:
@@ -111,7 +115,12 @@ class SentenceModel:
             head = MAX_SENTENCES * 2 // 3
             candidates = candidates[:head] + candidates[len(candidates) - (MAX_SENTENCES - head):]
         best, where = 0.0, ""
+        seen = self.seen
+        if len(seen) > MAX_SEEN:
+            seen.clear()
         for tokens, piece in candidates:
-            if (p := self.probability(tokens)) > best:
+            if (p := seen.get(piece)) is None:
+                p = seen[piece] = self.probability(tokens)
+            if p > best:
                 best, where = p, piece
         return best, where
