@@ -25,10 +25,11 @@ from gateway.detect.unicode import reveal
 __all__ = ["MAX_SCAN_CHARS", "Prepared", "bound", "prepare"]
 
 MAX_SCAN_CHARS = 16_384
-"""Characters of one text that are scanned (head 3/4, tail 1/4); see ``bench/detect_latency.py`` for the cost."""
+"""Characters of one text that are scanned (head 3/4, tail 1/4); ``scripts/eval_injection.py --latency`` times it."""
 
 _YAML_FOLD = re.compile(r"\\\r?\n[ \t]*\\?")
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE = (("\\n", "\n"), ("\\r", " "), ("\\t", " "), ('\\"', '"'), ("\\'", "'"), ("\\/", "/"))
 
 # Greek and Cyrillic letters that render like Latin ones (after NFKC), from Unicode's confusables list.
@@ -72,16 +73,18 @@ def _unescape(text: str) -> str:
             text = text.replace(escape, plain)
         if "\\u" in text:
             text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text)
+            if _SURROGATE.search(text):  # JSON spells astral characters (tag characters too) as pairs
+                text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if "&" in text:
         text = html.unescape(text)
     return text
 
 
 def prepare(text: str, limit: int = MAX_SCAN_CHARS) -> Prepared:
-    """Bound, reveal, unescape and normalise ``text`` for the rules."""
+    """Bound, unescape, reveal and normalise ``text`` for the rules (escapes first: ``\\u200b`` is invisible too)."""
     bounded, truncated = bound(text, limit)
-    revealed = reveal(bounded)
-    lines = _unescape(revealed.visible)
+    revealed = reveal(_unescape(bounded))
+    lines = revealed.visible
     if not lines.isascii():
         lines = unicodedata.normalize("NFKC", lines)
     native = " ".join(lines.split()).lower()

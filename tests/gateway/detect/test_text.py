@@ -38,3 +38,13 @@ def test_lookalikes_are_folded_only_in_mixed_words() -> None:
 
 def test_words_are_split_on_punctuation() -> None:
     assert {"ignore", "all", "don't", "e-mail"} <= prepare("Ignore (all), don't e-mail!").words
+
+
+def test_escaped_invisible_and_tag_characters_are_revealed() -> None:
+    assert prepare("ig\\u200bnore").latin == "ignore"
+    escaped_tags = "".join(f"\\u{0xDB40:04x}\\u{0xDC00 + ord(ch):04x}" for ch in "leak it")
+    assert prepare("ok" + escaped_tags).hidden == ("leak it",)
+
+
+def test_lone_escaped_surrogates_do_not_break_preparation() -> None:
+    assert "x" in prepare("x \\ud800 y").latin
