@@ -22,7 +22,7 @@ __all__ = ["scan_exfil"]
 
 _IMAGE = re.compile(r"!\[[^\]\n]{0,300}\]\(\s*<?(https?://[^\s)>]{1,4096})")
 _LINK = re.compile(r"(?<!!)\[[^\]\n]{0,300}\]\(\s*<?(https?://[^\s)>]{1,4096})")
-_HTML_IMG = re.compile(r"<img\b[^>]{0,300}?\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]{1,4096})", re.IGNORECASE)
+_HTML_IMG = re.compile(r"<img\b[^<>]{0,300}?\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]{1,4096})", re.IGNORECASE)
 _PLACEHOLDER = re.compile(
     r"\{[^}]{1,60}\}|%7B[^%]{1,60}%7D|\[[A-Za-z_ -]{2,40}\]|%5B[A-Za-z_-]{2,40}%5D|<[A-Za-z_ -]{2,40}>"
     r"|%3C[A-Za-z_-]{2,40}%3E|\$\{?[A-Z_]{3,}|\b(?:INSERT|PLACEHOLDER|YOUR_\w+|REPLACE\w*|APPEND\w*)\b",
