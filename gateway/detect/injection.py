@@ -113,25 +113,25 @@ class _Memo:
                 self.verdicts.popitem(last=False)
 
 
-def _schema_strings(schema: Any, out: list[str], budget: list[int]) -> None:
-    if budget[0] <= 0:
-        return
-    if isinstance(schema, str):
-        out.append(schema[: budget[0]])
-        budget[0] -= len(schema)
-    elif isinstance(schema, dict):
-        for key, value in schema.items():
-            if key not in ("type", "format", "$schema", "$ref", "pattern", "required"):
-                _schema_strings(value, out, budget)
-    elif isinstance(schema, list):
-        for value in schema:
-            _schema_strings(value, out, budget)
+_SCHEMA_KEYWORDS = frozenset({"type", "format", "$schema", "$ref", "$id", "pattern", "required"})
 
 
 def declaration(tool: ToolSpec) -> str:
-    """The text of a tool that a model reads: its description and the strings of its parameter schema."""
+    """The text of a tool that a model reads: its description and the strings of its parameter schema, in
+    document order, at most ``MAX_SCHEMA_CHARS`` of them (iteratively: a schema nested ten thousand deep is
+    data, not a reason to fail)."""
     strings: list[str] = []
-    _schema_strings(tool.input_schema, strings, [MAX_SCHEMA_CHARS])
+    budget = MAX_SCHEMA_CHARS
+    stack: list[Any] = [tool.input_schema]
+    while stack and budget > 0:
+        node = stack.pop()
+        if isinstance(node, str):
+            strings.append(node[:budget])
+            budget -= len(node)
+        elif isinstance(node, dict):
+            stack += reversed([v for k, v in node.items() if k not in _SCHEMA_KEYWORDS])
+        elif isinstance(node, list):
+            stack += reversed(node)
     return "\n".join([tool.description, *strings])
 
 
