@@ -13,8 +13,10 @@
         ├── AgentError              exit 2: an agent name that is unknown, taken or malformed
         ├── EngineRefused           exit 1: the engine behind the gateway refused its model, or its attestation
         │                           does not hold under the gateway's policy
-        └── DetectionError          a detection request that cannot be honoured
-            └── ToolNotPinned       approving an MCP tool the pin store has never seen
+        ├── DetectionError          a detection request that cannot be honoured
+        │   └── ToolNotPinned       approving an MCP tool the pin store has never seen
+        └── DetectorError           a detector that cannot start (a missing or malformed model file): a gateway
+                                    with a broken detector does not start
 
 Parsers raise ``ProtocolError``; the front door (``gateway.protocols``) turns it into an event's
 ``parse_error`` or ``error`` so that nothing is lost and the policy decides, not an exception handler.
@@ -37,6 +39,7 @@ __all__ = [
     "AuditTampered",
     "AuditUnavailable",
     "DetectionError",
+    "DetectorError",
     "EngineRefused",
     "GatewayError",
     "ProtocolError",
@@ -97,3 +100,7 @@ class DetectionError(GatewayError):
 
 class ToolNotPinned(DetectionError):
     """Approving an MCP tool that was never seen: there is nothing to approve."""
+
+
+class DetectorError(GatewayError):
+    """A detector cannot be built (its model file is missing or malformed)."""
