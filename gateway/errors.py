@@ -13,8 +13,7 @@
         ├── AgentError              exit 2: an agent name that is unknown, taken or malformed
         ├── EngineRefused           exit 1: the engine behind the gateway refused its model, or its attestation
         │                           does not hold under the gateway's policy
-        ├── DetectionError          a detection request that cannot be honoured
-        │   └── ToolNotPinned       approving an MCP tool the pin store has never seen
+        ├── ToolNotPinned           approving an MCP tool the pin store has never seen
         └── DetectorError           a detector that cannot start (a missing or malformed model file): a gateway
                                     with a broken detector does not start
 
@@ -38,7 +37,6 @@ __all__ = [
     "AuditError",
     "AuditTampered",
     "AuditUnavailable",
-    "DetectionError",
     "DetectorError",
     "EngineRefused",
     "GatewayError",
@@ -94,11 +92,7 @@ class EngineRefused(GatewayError):
     exit_code = 1
 
 
-class DetectionError(GatewayError):
-    """A detection request (approve a tool, add a suppression) that cannot be honoured."""
-
-
-class ToolNotPinned(DetectionError):
+class ToolNotPinned(GatewayError):
     """Approving an MCP tool that was never seen: there is nothing to approve."""
 
 

@@ -14,6 +14,7 @@ from gateway.audit.db import AuditDatabase
 from gateway.audit.models import RequestIndex
 from gateway.detect.base import Detector
 from gateway.detect.baseline import BaselineDetector, BaselineStore, Observation
+from gateway.detect.injection import InjectionDetector
 from gateway.detect.mcp_pinning import McpPinDetector, ToolPinStore
 from gateway.detect.pipeline import DetectionPipeline
 from gateway.detect.toolcalls import ToolCallDetector
@@ -29,7 +30,7 @@ def build_pipeline(policy: Policy, db: AuditDatabase, pins: ToolPinStore, *,
                    extra: tuple[Detector, ...] = ()) -> DetectionPipeline:
     baseline = BaselineStore()
     baseline.load(history(db))
-    detectors: list[Detector] = [ToolCallDetector(), McpPinDetector(pins, policy.detection.mcp),
+    detectors: list[Detector] = [InjectionDetector(), ToolCallDetector(), McpPinDetector(pins, policy.detection.mcp),
                                  BaselineDetector(baseline, policy.detection.baseline), *extra]
     return DetectionPipeline(detectors, policy.detection)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ gateway:
   default_profile: agents
   profiles:
     - name: agents
-      tools: [{name: add}, {name: search}]
+      tools: [{name: read_note}, {name: search}]
       hosts: ["localhost:*", "127.0.0.1:*"]
 """
 
@@ -154,25 +153,26 @@ def _mcp(forward: Forward, body):  # noqa: ANN001, ANN202 - an async test body
     return anyio.run(run)
 
 
-def test_mcp_calls_pass_through_the_proxy_and_an_unlisted_tool_is_refused(forward: Forward) -> None:
-    async def calls(session: ClientSession) -> tuple[object, str]:
+def test_mcp_through_the_proxy_an_unlisted_tool_and_an_injected_result_are_refused(forward: Forward) -> None:
+    async def calls(session: ClientSession) -> tuple[list[str], str, list[str]]:
         listed = await session.list_tools()
-        added = await session.call_tool("add", {"a": 2, "b": 3})
-        try:
-            await session.call_tool("read_note", {"name": "meeting"})
-        except McpError as exc:
-            refused = str(exc)
-        else:
-            refused = ""
-        return ([t.name for t in listed.tools], added.content[0].text), refused  # type: ignore[union-attr]
+        note = await session.call_tool("read_note", {"name": "monday"})
+        refused = []
+        for name, arguments in (("add", {"a": 2, "b": 3}), ("read_note", {"name": "meeting"})):
+            try:
+                await session.call_tool(name, arguments)
+            except McpError as exc:
+                refused.append(str(exc))
+        return [t.name for t in listed.tools], note.content[0].text, refused  # type: ignore[union-attr]
 
-    (names, total), refused = _mcp(forward, calls)
-    assert sorted(names) == ["add", "read_note"] and total == "5"
-    assert "read_note" in refused and "modelgate" in refused
-    rows = forward.index(complete=4)
-    by_tool = {r.tools: r for r in rows if r.tools}
-    assert by_tool["add"].decision == "allow" and by_tool["read_note"].decision == "block"
-    assert all(r.protocol == "mcp" for r in rows)
+    names, note, refused = _mcp(forward, calls)
+    assert sorted(names) == ["add", "read_note"] and note == "note monday"
+    assert len(refused) == 2 and "add" in refused[0] and "modelgate" in refused[0]
+    assert "injection" in refused[1].lower() or "instruction" in refused[1].lower(), refused[1]
+    rows = forward.index(complete=6)  # initialize, initialized, tools/list and three calls
+    assert all(r.protocol == "mcp" for r in rows) and all(r.status is not None for r in rows)
+    calls = [r for r in rows if r.tools]
+    assert [(r.tools, r.decision) for r in calls] == [("read_note", "allow"), ("add", "block"), ("read_note", "block")]
+    assert "detect.injection." in calls[-1].rules  # the tool's answer was refused, not the call
     listing = next(r for r in rows if "policy.tool_offer_not_allowed" in r.rules)
-    assert listing.decision == "alert"  # read_note was offered: recorded, not hidden from the agent
-    assert json.loads(json.dumps([r.request_id for r in rows]))  # every record has its id
+    assert listing.decision == "alert"  # add was offered: recorded, not hidden from the agent
