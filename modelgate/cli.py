@@ -12,6 +12,7 @@ from rich.console import Console
 import attest.cli
 import engine.cli
 import gateway.cli
+import gateway.evaluation.cli
 import sbom.cli
 from modelgate import __version__
 from policies.errors import ModelgateError
@@ -40,7 +41,8 @@ def _root(
     """Model provenance and security gateway."""
 
 
-for _register in (sbom.cli.register, attest.cli.register, engine.cli.register, gateway.cli.register):
+for _register in (sbom.cli.register, attest.cli.register, engine.cli.register, gateway.cli.register,
+                  gateway.evaluation.cli.register):
     _register(app)
 
 

@@ -54,7 +54,7 @@ from gateway.ratelimit import RateLimiter
 from policies.gateway import GatewayProfile
 from policies.schema import Policy
 
-__all__ = ["REQUEST_ID_HEADER", "Gatekeeper", "Inspector"]
+__all__ = ["REQUEST_ID_HEADER", "STATE", "FlowState", "Gatekeeper", "Inspector"]
 
 log = logging.getLogger("modelgate.gateway")
 
@@ -75,7 +75,9 @@ class Inspector(Protocol):
 
 
 @dataclass
-class _State:
+class FlowState:
+    """What the gatekeeper knows of one flow, from its request to its response (``flow.metadata[STATE]``)."""
+
     event: RequestEvent
     profile: GatewayProfile
     findings: tuple[Finding, ...]
@@ -84,6 +86,8 @@ class _State:
     """The gateway answered (blocked, 503): the upstream was never asked."""
     guard: StreamGuard | McpStreamGuard | None = None
     stream_findings: list[Finding] = field(default_factory=list)
+    response_findings: tuple[Finding, ...] = ()
+    """What the response's record says (set when it is recorded)."""
 
 
 class Gatekeeper:
@@ -109,7 +113,7 @@ class Gatekeeper:
         findings = check_request(event, profile, self.limiter)
         if self.inspector is not None:
             findings += tuple(await asyncio.to_thread(self.inspector.on_request, event))
-        state = _State(event, profile, findings, time.monotonic())
+        state = FlowState(event, profile, findings, time.monotonic())
         flow.metadata[STATE] = state
         try:
             await self.writer.record_request(event, findings, body=self._body(raw.body),
@@ -134,7 +138,7 @@ class Gatekeeper:
         if event.protocol in _LLM or event.protocol == "mcp":
             flow.request.headers.pop("accept-encoding", None)  # guards read event streams as sent: uncompressed
 
-    def _answer(self, flow: http.HTTPFlow, state: _State, status: int, message: str) -> None:
+    def _answer(self, flow: http.HTTPFlow, state: FlowState, status: int, message: str) -> None:
         state.answered = True
         self.limiter.release(state.event.request_id)
         flow.response = _make(error_reply(state.event, status, message))
@@ -143,7 +147,7 @@ class Gatekeeper:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(STATE)
-        if not isinstance(state, _State) or state.answered or flow.response is None:
+        if not isinstance(state, FlowState) or state.answered or flow.response is None:
             return
         if flow.response.headers.get("content-type", "").partition(";")[0].strip().lower() != "text/event-stream":
             return
@@ -164,7 +168,7 @@ class Gatekeeper:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(STATE)
-        if not isinstance(state, _State) or flow.response is None:
+        if not isinstance(state, FlowState) or flow.response is None:
             return
         if state.answered:
             answer = normalise_response(_raw_response(flow.response), state.event, limits=self.limits)
@@ -202,7 +206,7 @@ class Gatekeeper:
         if state is None:
             await self._record_refused_by_proxy(flow)
             return
-        if not isinstance(state, _State) or state.answered:
+        if not isinstance(state, FlowState) or state.answered:
             return
         self.limiter.release(state.event.request_id)
         message = flow.error.msg if flow.error else "the upstream failed"
@@ -234,34 +238,35 @@ class Gatekeeper:
 
     # -- checks ------------------------------------------------------------------------------------
 
-    def _tool_findings(self, call: ToolCall, state: _State) -> list[Finding]:
+    def _tool_findings(self, call: ToolCall, state: FlowState) -> list[Finding]:
         findings = list(check_tool_call(call, state.profile))
         if self.inspector is not None:
             findings += self.inspector.on_tool_call(call, state.event)
         return findings
 
-    def _inspect_response(self, answer: ResponseEvent, state: _State) -> list[Finding]:
+    def _inspect_response(self, answer: ResponseEvent, state: FlowState) -> list[Finding]:
         findings = [f for call in answer.tool_calls for f in self._tool_findings(call, state)]
         if self.inspector is not None:
             findings += self.inspector.on_response(answer, state.event)
         return findings
 
-    def _stream_check(self, call: ToolCall, state: _State) -> Verdict:
+    def _stream_check(self, call: ToolCall, state: FlowState) -> Verdict:
         findings = self._tool_findings(call, state)
         state.stream_findings += findings
         return _verdict(findings)
 
-    def _mcp_check(self, response: ResponseEvent, state: _State) -> Verdict:
+    def _mcp_check(self, response: ResponseEvent, state: FlowState) -> Verdict:
         findings = [*check_response(response, state.event, state.profile, self.limiter),
                     *(self.inspector.on_response(response, state.event) if self.inspector else ())]
         state.stream_findings += findings
         return _verdict(findings)
 
-    def _record_response(self, flow: http.HTTPFlow, state: _State, answer: ResponseEvent,
+    def _record_response(self, flow: http.HTTPFlow, state: FlowState, answer: ResponseEvent,
                          findings: list[Finding] | tuple[Finding, ...], *, body: bytes | None = None) -> None:
         """``answer.status`` is what the agent got; ``body`` what the upstream sent (default: the flow's, unless
         it was streamed through and not kept)."""
         latency_us = round((time.monotonic() - state.started) * 1e6)
+        state.response_findings = tuple(findings)
         if body is None and flow.response is not None and not flow.response.stream:
             body = flow.response.get_content(strict=False)
         headers = flow.response.headers.items(multi=True) if flow.response is not None else ()

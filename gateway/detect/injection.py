@@ -197,7 +197,8 @@ class InjectionDetector:
     def on_request(self, event: RequestEvent, context: SessionContext) -> list[Finding]:
         findings: list[Finding] = []
         for index, result in enumerate(event.tool_results):
-            label = result.name or result.tool_call_id or f"#{index}"
+            call = f"({result.tool_call_id})" if result.tool_call_id else ""
+            label = " ".join(part for part in (result.name, call) if part) or f"#{index}"
             findings += self._judge(result.content, "content", f"tool result {label}")
         for tool in event.tools:
             findings += self._judge(declaration(tool), "tool", f"description of tool {tool.name}")
