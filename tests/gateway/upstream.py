@@ -3,7 +3,9 @@ Anthropic messages, and a JSON tool API. It records what reached it, with the ga
 tests can check that nothing arrived without its audit record.
 
 The answer is chosen by the last user message: ``call NAME {json}`` makes the model call tool NAME with
-those arguments; anything else is answered with text.
+those arguments; ``break the stream`` sends garbage in the middle of an OpenAI event stream, ``cut the call``
+ends one in the middle of a tool call's arguments, and ``answer at length N`` answers with N characters;
+anything else is answered with text.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from starlette.routing import Route
 __all__ = ["Upstream", "upstream_app"]
 
 _CALL = re.compile(r"call (\w+) (\{.*\})", re.S)
+_LENGTH = re.compile(r"answer at length (\d+)")
 
 
 @dataclass
@@ -34,11 +37,14 @@ class Upstream:
         return [rid for _, rid, _ in self.seen if rid]
 
 
-def _intent(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+def _prompt(messages: list[dict[str, Any]]) -> str:
     last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     content = last.get("content") if last else ""
-    text = content if isinstance(content, str) else " ".join(b.get("text", "") for b in content or ())
-    match = _CALL.search(text or "")
+    return (content if isinstance(content, str) else " ".join(b.get("text", "") for b in content or ())) or ""
+
+
+def _intent(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    match = _CALL.search(_prompt(messages))
     return (match.group(1), json.loads(match.group(2))) if match else None
 
 
@@ -50,11 +56,17 @@ def upstream_app(record: Upstream) -> Starlette:
 
     async def chat(request: Request) -> Response:
         body = await remember(request)
+        prompt = _prompt(body.get("messages", []))
         intent = _intent(body.get("messages", []))
         model = body.get("model", "stub")
         if body.get("stream"):
+            if "break the stream" in prompt or "cut the call" in prompt:
+                return StreamingResponse(_broken_stream(model, cut="cut the call" in prompt),
+                                         media_type="text/event-stream")
             return StreamingResponse(_openai_stream(model, intent), media_type="text/event-stream")
-        message: dict[str, Any] = {"role": "assistant", "content": "Paris is the capital of France."}
+        length = _LENGTH.search(prompt)
+        text = "x" * int(length.group(1)) if length else "Paris is the capital of France."
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if intent:
             message = {"role": "assistant", "content": None, "tool_calls": [
@@ -89,11 +101,15 @@ def upstream_app(record: Upstream) -> Starlette:
     ])
 
 
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
 async def _openai_stream(model: str, intent: tuple[str, dict[str, Any]] | None) -> AsyncIterator[bytes]:
     def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return f"data: {json.dumps(chunk)}\n\n".encode()
+        return _chunk(model, delta, finish)
 
     yield event({"role": "assistant", "content": ""})
     if intent is None:
@@ -107,6 +123,20 @@ async def _openai_stream(model: str, intent: tuple[str, dict[str, Any]] | None) 
         for start in range(0, len(arguments), 5):
             yield event({"tool_calls": [{"index": 0, "function": {"arguments": arguments[start:start + 5]}}]})
         yield event({}, "tool_calls")
+    yield b"data: [DONE]\n\n"
+
+
+async def _broken_stream(model: str, *, cut: bool) -> AsyncIterator[bytes]:
+    """Text, then garbage where an event should be; or a tool call whose arguments stop half way, and no end."""
+    yield _chunk(model, {"role": "assistant", "content": ""})
+    if cut:
+        yield _chunk(model, {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                             "function": {"name": "get_weather", "arguments": ""}}]})
+        yield _chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Pa'}}]})
+        return
+    yield _chunk(model, {"content": "Paris "})
+    yield b'data: {"choices": [{"delta": {"content": "is the\n\n'
+    yield _chunk(model, {"content": "capital of France."})
     yield b"data: [DONE]\n\n"
 
 
