@@ -191,8 +191,9 @@ class Gatekeeper:
         else:
             raw = _raw_response(flow.response)
             answer = normalise_response(raw, state.event, limits=self.limits)
-            findings = [*check_response(answer, state.event, state.profile, self.limiter),
-                        *await asyncio.to_thread(self._inspect_response, answer, state)]
+            inspected = (self._inspect_response(answer, state) if self.inspector is None  # policy lookups only
+                         else await asyncio.to_thread(self._inspect_response, answer, state))
+            findings = [*check_response(answer, state.event, state.profile, self.limiter), *inspected]
             if decide(findings) == "block":  # the record keeps the upstream's body: it is the evidence
                 reasons = "; ".join(f.reason for f in findings if f.action == "block")
                 flow.response = _make(error_reply(state.event, 403, f"modelgate blocked the response: {reasons}"))

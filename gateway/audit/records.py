@@ -124,6 +124,7 @@ def response_entry(
         ),
         "finish_reason": _text(event.finish_reason),
         "error": error,
+        "parse_error": _text(event.parse_error),
         "headers": _headers(headers, counts),
         "body_size": len(body) if body is not None else event.body_size,
         "body": body_ref,

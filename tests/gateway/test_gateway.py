@@ -1,4 +1,5 @@
-"""The gateway end to end: the real mitmproxy, the real openai and anthropic clients, real sockets, SQLite.
+"""The gateway end to end: the real mitmproxy, the real openai and anthropic clients, real sockets, SQLite
+(and PostgreSQL for the audit log).
 
 A scripted upstream stands in for the model (its answers are fixed by the prompt, so tool calls are
 predictable); the engine itself as an upstream is covered by ``test_up``.
@@ -7,26 +8,18 @@ predictable); the engine itself as an upstream is covered by ``test_up``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pytest
-from sqlalchemy import select
 
-from gateway.audit.agents import add_agent
-from gateway.audit.db import AuditDatabase, open_database
-from gateway.audit.models import Record, RequestIndex
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
-from gateway.proxy import BackgroundGateway, GatewayConfig
-from policies.loader import load_policy
-from tests.gateway.upstream import Upstream, upstream_app
-from tests.servers import BackgroundServer, free_port
+from tests.gateway.postgres import database_url
+from tests.gateway.stack import Stack, gateway_stack
 
 POLICY = """
 version: 1
@@ -46,54 +39,10 @@ gateway:
 """
 
 
-@dataclass
-class Stack:
-    gateway: BackgroundGateway
-    upstream: Upstream
-    key: str
-    db: AuditDatabase
-    home: Path
-
-    def records(self, kind: str | None = None) -> list[Record]:
-        with self.db.sessions() as session:
-            query = select(Record).order_by(Record.id)
-            if kind is not None:
-                query = query.where(Record.kind == kind)
-            return list(session.scalars(query))
-
-    def index(self, *, complete: int | None = None) -> list[RequestIndex]:
-        """The request index; with ``complete``, once that many requests have their response recorded
-        (responses are recorded after they are forwarded, asynchronously)."""
-        deadline = time.monotonic() + 10
-        while True:
-            with self.db.sessions() as session:
-                rows = list(session.scalars(select(RequestIndex).order_by(RequestIndex.id)))
-            if complete is None or sum(r.status is not None for r in rows) >= complete or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.05)
-
-    def openai(self, **kwargs: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.gateway.reverse_url}/v1", api_key=self.key, max_retries=0,
-                             timeout=20, **kwargs)  # type: ignore[arg-type]
-
-
 @pytest.fixture()
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    (tmp_path / "policy.yaml").write_text(POLICY)
-    record = Upstream()
-    server = BackgroundServer(upstream_app(record))
-    home = tmp_path / "home"
-    db = open_database(None, home=home)
-    key = add_agent(db, "tester").key
-    config = GatewayConfig(policy=load_policy(tmp_path / "policy.yaml"), upstream=server.url,
-                           reverse_listen=("127.0.0.1", free_port()), proxy_listen=("127.0.0.1", free_port()),
-                           home=home)
-    try:
-        with BackgroundGateway(config) as gateway:
-            yield Stack(gateway, record, key, db, home)
-    finally:
-        server.stop()
-        db.close()
+    with gateway_stack(tmp_path, POLICY) as running:
+        yield running
 
 
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
@@ -197,3 +146,23 @@ def test_a_hijacked_call_with_a_value_from_injected_content_is_blocked_by_detect
             client.chat.completions.create(model="stub-1", messages=messages)
     (row,) = stack.index(complete=1)
     assert row.decision == "block" and "detect.toolcall." in row.rules and row.tools == "send_email"
+
+
+def test_on_postgresql_chat_and_a_blocked_tool_are_recorded_and_the_log_verifies(tmp_path: Path,
+                                                                                 pg_database: str) -> None:
+    ask = [{"role": "user", "content": 'call send_money {"iban": "DE89370400440532013000", "amount": 1000}'}]
+    with gateway_stack(tmp_path, POLICY, audit_url=database_url(pg_database)) as stack, stack.openai() as client:
+        assert client.chat.completions.create(model="stub-1", messages=HELLO).choices[0].message.content == \
+            "Paris is the capital of France."
+        with pytest.raises(openai.PermissionDeniedError, match="send_money"):
+            client.chat.completions.create(model="stub-1", messages=ask)
+        with pytest.raises(openai.APIError, match="send_money"):
+            for _ in client.chat.completions.create(model="stub-1", messages=ask, stream=True):
+                pass
+        rows = stack.index(complete=3)
+        assert [(r.decision, r.status, r.rules) for r in rows] == [
+            ("allow", 200, ""), ("block", 403, "policy.tool_not_allowed"), ("block", 200, "policy.tool_not_allowed")]
+        assert set(stack.upstream.ids()) == {r.request_id for r in stack.records("request")} == \
+            {r.request_id for r in rows}
+        report = verify_audit(stack.db, state=AuditState.open(stack.home))
+    assert report.requests == 3

@@ -3,7 +3,9 @@ Anthropic messages, and a JSON tool API. It records what reached it, with the ga
 tests can check that nothing arrived without its audit record.
 
 The answer is chosen by the newest user or tool message with ``call NAME {json}``: the model calls tool
-NAME with those arguments (a tool result that says so plays an injected instruction the model obeys);
+NAME with those arguments (a tool result that says so plays an injected instruction the model obeys). The
+last user message may also say ``break the stream`` (garbage in the middle of an OpenAI event stream),
+``cut the call`` (a stream that ends in the middle of a tool call's arguments) or ``answer at length N``;
 anything else is answered with text.
 """
 
@@ -23,6 +25,7 @@ from starlette.routing import Route
 __all__ = ["Upstream", "upstream_app"]
 
 _CALL = re.compile(r"call (\w+) (\{.*\})", re.S)
+_LENGTH = re.compile(r"answer at length (\d+)")
 
 
 @dataclass
@@ -33,6 +36,12 @@ class Upstream:
 
     def ids(self) -> list[str]:
         return [rid for _, rid, _ in self.seen if rid]
+
+
+def _prompt(messages: list[dict[str, Any]]) -> str:
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    content = last.get("content") if last else ""
+    return (content if isinstance(content, str) else " ".join(b.get("text", "") for b in content or ())) or ""
 
 
 def _intent(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
@@ -55,11 +64,17 @@ def upstream_app(record: Upstream) -> Starlette:
 
     async def chat(request: Request) -> Response:
         body = await remember(request)
+        prompt = _prompt(body.get("messages", []))
         intent = _intent(body.get("messages", []))
         model = body.get("model", "stub")
         if body.get("stream"):
+            if "break the stream" in prompt or "cut the call" in prompt:
+                return StreamingResponse(_broken_stream(model, cut="cut the call" in prompt),
+                                         media_type="text/event-stream")
             return StreamingResponse(_openai_stream(model, intent), media_type="text/event-stream")
-        message: dict[str, Any] = {"role": "assistant", "content": "Paris is the capital of France."}
+        length = _LENGTH.search(prompt)
+        text = "x" * int(length.group(1)) if length else "Paris is the capital of France."
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if intent:
             message = {"role": "assistant", "content": None, "tool_calls": [
@@ -94,11 +109,15 @@ def upstream_app(record: Upstream) -> Starlette:
     ])
 
 
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
 async def _openai_stream(model: str, intent: tuple[str, dict[str, Any]] | None) -> AsyncIterator[bytes]:
     def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return f"data: {json.dumps(chunk)}\n\n".encode()
+        return _chunk(model, delta, finish)
 
     yield event({"role": "assistant", "content": ""})
     if intent is None:
@@ -112,6 +131,20 @@ async def _openai_stream(model: str, intent: tuple[str, dict[str, Any]] | None) 
         for start in range(0, len(arguments), 5):
             yield event({"tool_calls": [{"index": 0, "function": {"arguments": arguments[start:start + 5]}}]})
         yield event({}, "tool_calls")
+    yield b"data: [DONE]\n\n"
+
+
+async def _broken_stream(model: str, *, cut: bool) -> AsyncIterator[bytes]:
+    """Text, then garbage where an event should be; or a tool call whose arguments stop half way, and no end."""
+    yield _chunk(model, {"role": "assistant", "content": ""})
+    if cut:
+        yield _chunk(model, {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                             "function": {"name": "get_weather", "arguments": ""}}]})
+        yield _chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Pa'}}]})
+        return
+    yield _chunk(model, {"content": "Paris "})
+    yield b'data: {"choices": [{"delta": {"content": "is the\n\n'
+    yield _chunk(model, {"content": "capital of France."})
     yield b"data: [DONE]\n\n"
 
 

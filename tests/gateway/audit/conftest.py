@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
 
 from gateway.audit.writer import AuditWriter, WriterConfig
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, Usage
 from gateway.findings import Finding
-
-PG_SERVER = os.environ.get("MODELGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_admin() -> Any:
-    engine = create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER} (set MODELGATE_TEST_PG): {str(exc).splitlines()[0]}")
-    return engine
+from tests.gateway.postgres import PG_SERVER, pg_admin
 
 
 @pytest.fixture()
 def pg_schema_url() -> Iterator[str]:
     """A fresh schema in the test database, dropped afterwards; the URL selects it with search_path."""
-    admin = _pg_admin()
+    admin = pg_admin()
     schema = f"mg_audit_{uuid.uuid4().hex[:12]}"
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))

@@ -62,6 +62,12 @@ def test_a_response_record() -> None:
                                                                                            ["shell"])
     assert data["usage"] == {"prompt_tokens": 10, "completion_tokens": 5}
     assert data["error"] == "upstream said token=[REDACTED]" and entry.session == "sess-1"
+    assert data["parse_error"] is None
+
+
+def test_a_response_that_could_not_be_followed_says_why() -> None:
+    event = response_event(1, parse_error="malformed stream: event 3 is not JSON")
+    assert response_entry(event, at=AT, latency_us=1).data["parse_error"] == "malformed stream: event 3 is not JSON"
 
 
 def test_model_loads_and_events() -> None:

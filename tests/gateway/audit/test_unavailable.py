@@ -6,8 +6,6 @@ import asyncio
 import json
 import sqlite3
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,8 @@ from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
 from gateway.audit.writer import AuditWriter, WriterConfig
 from gateway.errors import AuditError, AuditUnavailable
-from tests.gateway.audit.conftest import PG_SERVER, _pg_admin, fill, request_event, response_event
+from tests.gateway.audit.conftest import fill, request_event, response_event
+from tests.gateway.postgres import PG_SERVER, database_url
 
 
 def test_a_read_only_sqlite_file_refuses_at_start(tmp_path: Path, home: Path) -> None:
@@ -64,25 +63,8 @@ def test_postgresql_on_a_closed_port_refuses_at_start(home: Path) -> None:
     assert time.monotonic() - started < 6
 
 
-@pytest.fixture()
-def pg_database() -> Iterator[str]:
-    """A whole database of its own, so that the test can drop it under the writer."""
-    admin = _pg_admin()
-    admin.dispose()
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    name = f"mg_audit_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def test_a_dropped_postgresql_database_fails_requests_and_keeps_responses(pg_database: str, home: Path) -> None:
-    url = PG_SERVER.rsplit("/", 1)[0] + "/" + pg_database
+    url = database_url(pg_database)
     writer = AuditWriter.open(url, home=home)
     fill(writer, 3)
 
