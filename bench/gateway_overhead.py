@@ -226,11 +226,11 @@ def bench(folder: Path, seconds: float) -> dict[str, Any]:
             if target == "direct":
                 rows += measure(target, f"{upstream}/v1/chat/completions", script, seconds, {"upstream": up.pid})
                 continue
-            command = [*me, "--role", "mitmproxy", "--port", str(gw_port), "--upstream", upstream, "--home",
+            command = [*me, "--role", "mitmproxy", "--port", str(gw_port), "--upstream", upstream, "--state-dir",
                        str(folder / "bare"), "--policy", str(policy)]
             if target == "modelgate":
                 command = [sys.executable, "-m", "modelgate", "gateway", "run", "--policy", str(policy),
-                           "--upstream", upstream, "--upstream-key-env", "", "--no-engine-check", "--home",
+                           "--upstream", upstream, "--upstream-key-env", "", "--no-engine-check", "--state-dir",
                            str(home), "--listen", f"127.0.0.1:{gw_port}", "--proxy-listen", "off"]
             with _process(command, gw_port, folder / f"{target}.log") as gw:
                 measured = measure(target, f"http://127.0.0.1:{gw_port}/v1/chat/completions", script, seconds,
@@ -290,7 +290,7 @@ def main() -> int:
     parser.add_argument("--role", choices=("upstream", "mitmproxy"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
-    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--state-dir", dest="home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--policy", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ids", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -43,7 +43,8 @@ def gateway_process(folder: Path, upstream: str, port: int) -> Iterator[subproce
     """``modelgate gateway run`` on ``port``, once it accepts connections; killed on the way out if still alive."""
     log = (folder / "gateway.log").open("ab")
     command = [sys.executable, "-m", "modelgate", "gateway", "run", "--policy", str(folder / "policy.yaml"),
-               "--upstream", upstream, "--upstream-key-env", "", "--no-engine-check", "--home", str(folder / "home"),
+               "--upstream", upstream, "--upstream-key-env", "", "--no-engine-check",
+               "--state-dir", str(folder / "home"),
                "--listen", f"127.0.0.1:{port}", "--proxy-listen", "off"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=os.environ | {"PYTHONPATH": str(ROOT)})
     try:
