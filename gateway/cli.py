@@ -152,6 +152,8 @@ def up(
         proxy = f"http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "off"
         console.print(_banner(reverse, proxy, stack.model.name, stack.agent, stack.agent_key, config.state_dir))
         serve_forever(config)
+    except KeyboardInterrupt:  # Ctrl-C is how `up` is stopped, also while it is still starting
+        pass
     finally:
         stop_engine(process)
         console.print("[green]stopped[/] gateway and engine; the audit log is checkpointed")
