@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -53,13 +54,16 @@ def credential(env: str | None, header: str) -> UpstreamCredential | None:
     return UpstreamCredential(header, f"Bearer {value}" if header.lower() == "authorization" else value)
 
 
-def serve_forever(config: GatewayConfig) -> None:
-    """Run the gateway on this thread until SIGINT or SIGTERM, then shut down cleanly."""
+def serve_forever(config: GatewayConfig, *, listening: Callable[[], None] | None = None) -> None:
+    """Run the gateway on this thread until SIGINT or SIGTERM, then shut down cleanly; ``listening`` is called
+    once every listener accepts connections (what to tell the user, who may connect at once)."""
 
     def started(master: object) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)  # type: ignore[attr-defined]
+        if listening is not None:
+            listening()
 
     asyncio.run(run_gateway(config, started=started))
 
@@ -93,10 +97,9 @@ def run(
         audit_url=audit_db, home=home, upstream_ca=upstream_ca, check_engine=engine_check,
     )
     console = Console(stderr=True, highlight=False)
-    console.print(f"[green]gateway[/] reverse http://{config.reverse_listen[0]}:{config.reverse_listen[1]} -> "
-                  f"{upstream}" + (f", proxy http://{config.proxy_listen[0]}:{config.proxy_listen[1]}"
-                                   if config.proxy_listen else ""))
-    serve_forever(config)
+    serve_forever(config, listening=lambda: console.print(
+        f"[green]gateway[/] reverse http://{config.reverse_listen[0]}:{config.reverse_listen[1]} -> {upstream}"
+        + (f", proxy http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "")))
 
 
 @ca_app.command("export")
@@ -150,8 +153,8 @@ def up(
         config = dataclasses.replace(stack.gateway, engine=engine)
         reverse = f"http://{config.reverse_listen[0]}:{config.reverse_listen[1]}/v1"
         proxy = f"http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "off"
-        console.print(_banner(reverse, proxy, stack.model.name, stack.agent, stack.agent_key, config.state_dir))
-        serve_forever(config)
+        banner = _banner(reverse, proxy, stack.model.name, stack.agent, stack.agent_key, config.state_dir)
+        serve_forever(config, listening=lambda: console.print(banner))
     except KeyboardInterrupt:  # Ctrl-C is how `up` is stopped, also while it is still starting
         pass
     finally:
