@@ -11,8 +11,11 @@
         │   └── AuditTampered       exit 1: the log does not verify (modified, deleted, inserted, reordered,
         │                           truncated records, a bad signature, an index that disagrees with the chain)
         ├── AgentError              exit 2: an agent name that is unknown, taken or malformed
-        └── DetectionError          a detection request that cannot be honoured
-            └── ToolNotPinned       approving an MCP tool the pin store has never seen
+        ├── DetectionError          a detection request that cannot be honoured
+        │   └── ToolNotPinned       approving an MCP tool the pin store has never seen
+        └── AdminError              exit 2: the admin listener or its credentials cannot be used as configured
+            └── AccessDenied        a request to the admin listener without a valid credential, session or
+                                    CSRF token: answered 401 or 403, never served
 
 Parsers raise ``ProtocolError``; the front door (``gateway.protocols``) turns it into an event's
 ``parse_error`` or ``error`` so that nothing is lost and the policy decides, not an exception handler.
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
     from gateway.audit.verify import Problem
 
 __all__ = [
+    "AccessDenied",
+    "AdminError",
     "AgentError",
     "AuditError",
     "AuditTampered",
@@ -88,3 +93,15 @@ class DetectionError(GatewayError):
 
 class ToolNotPinned(DetectionError):
     """Approving an MCP tool that was never seen: there is nothing to approve."""
+
+
+class AdminError(GatewayError):
+    """The admin listener cannot start, or its credential files are unsafe."""
+
+
+class AccessDenied(AdminError):
+    """Refused by the admin listener; ``status`` is 401 (who are you?) or 403 (not this way)."""
+
+    def __init__(self, reason: str, *, status: int = 401) -> None:
+        self.status = status
+        super().__init__(reason)

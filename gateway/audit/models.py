@@ -42,6 +42,7 @@ __all__ = [
     "RequestIndex",
     "RequestRule",
     "RequestTool",
+    "ToolPinRow",
 ]
 
 
@@ -241,3 +242,33 @@ class AgentRow(Base):
     key_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[timestamp]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ToolPinRow(Base):
+    """An MCP tool's pinned definition and its quarantine, shared by every gateway on this database.
+
+    Not part of the chain: the chain records each approval and rejection as an event; this is the state.
+    """
+
+    __tablename__ = "mcp_tool_pins"
+    __table_args__ = (Index("ix_mcp_tool_pins_status", "status", "updated_at"),)
+
+    key: Mapped[digest] = mapped_column(primary_key=True)
+    """SHA-256 of (server, tool): names of any length, one fixed-width key."""
+    server: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    """pinned or quarantined."""
+    digest: Mapped[digest]
+    description: Mapped[str] = mapped_column(Text)
+    input_schema: Mapped[str] = mapped_column(Text)
+    """JSON."""
+    pinned_at: Mapped[timestamp]
+    observed: Mapped[str | None] = mapped_column(Text)
+    """The changed definition awaiting review (a ToolSpec as JSON)."""
+    observed_digest: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    rejected_digest: Mapped[str | None] = mapped_column(String(64))
+    """The observed definition a reviewer rejected: it stays quarantined and leaves the review queue."""
+    updated_at: Mapped[timestamp]
+    """When the status or the observed definition last changed."""
