@@ -11,6 +11,7 @@ from rich.console import Console
 
 import attest.cli
 import engine.cli
+import gateway.admin.cli
 import gateway.cli
 import sbom.cli
 from modelgate import __version__
@@ -40,7 +41,8 @@ def _root(
     """Model provenance and security gateway."""
 
 
-for _register in (sbom.cli.register, attest.cli.register, engine.cli.register, gateway.cli.register):
+for _register in (sbom.cli.register, attest.cli.register, engine.cli.register, gateway.cli.register,
+                  gateway.admin.cli.register):
     _register(app)
 
 

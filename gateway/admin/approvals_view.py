@@ -89,8 +89,11 @@ async def _apply(request: Request, action: str) -> tuple[str, str]:
     if not server or not tool:
         raise DetectionError("the form names no server and tool")
     principal = request.state.principal
-    via = "ui" if principal.session else "api"
-    reviewer = Reviewer(via, principal.who, form.get("note", ""))
+    if principal.session is not None:
+        reviewer = Reviewer("ui", principal.who, form.get("note", ""))
+    else:  # a Bearer caller (the CLI) names its operator; the token is what authenticated it
+        named = form.get("who", "")[:128]
+        reviewer = Reviewer("api", f"{named} ({principal.who})" if named else principal.who, form.get("note", ""))
     seen = form.get("digest") or None
     decide_fn = approve_tool if action == "approve" else reject_tool
     await decide_fn(ctx.pins, ctx.writer, server, tool, seen_digest=seen, reviewer=reviewer)
@@ -126,16 +129,9 @@ async def decide_api(request: Request) -> Response:
     except AuditUnavailable as exc:
         return JSONResponse({"ok": False, "error": type(exc).__name__, "reason": exc.reason}, status_code=503)
     review = await run_in_threadpool(request.app.state.admin.pins.review, server, tool)
-    return JSONResponse({"ok": True, "action": action} | pin_json(review))
-
-
-def pin_json(review: PinReview) -> dict[str, Any]:
-    pin = review.pin
-    return {"server": pin.server, "tool": pin.tool, "status": pin.status, "digest": pin.digest,
-            "observed_digest": pin.observed_digest, "reason": pin.reason, "since": review.since.isoformat(),
-            "rejected": review.rejected}
+    return JSONResponse({"ok": True, "action": action} | review.to_json())
 
 
 def pins_api(request: Request) -> JSONResponse:
     ctx = request.app.state.admin
-    return JSONResponse({"ok": True, "quarantined": [pin_json(r) for r in ctx.pins.quarantined()]})
+    return JSONResponse({"ok": True, "quarantined": [r.to_json() for r in ctx.pins.quarantined()]})

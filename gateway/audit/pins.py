@@ -47,6 +47,12 @@ class PinReview:
     rejected: bool
     """A reviewer rejected its observed definition: calls stay refused, and it is not in the queue."""
 
+    def to_json(self) -> dict[str, object]:
+        pin = self.pin
+        return {"server": pin.server, "tool": pin.tool, "status": pin.status, "digest": pin.digest,
+                "observed_digest": pin.observed_digest, "reason": pin.reason, "since": self.since.isoformat(),
+                "rejected": self.rejected}
+
 
 def pin_key(server: str, tool: str) -> str:
     """The row key of (server, tool): SHA-256 of their JSON pair, so no separator can be forged."""

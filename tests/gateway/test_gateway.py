@@ -86,7 +86,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     key = add_agent(db, "tester").key
     config = GatewayConfig(policy=load_policy(tmp_path / "policy.yaml"), upstream=server.url,
                            reverse_listen=("127.0.0.1", free_port()), proxy_listen=("127.0.0.1", free_port()),
-                           home=home)
+                           home=home, admin_listen=("127.0.0.1", free_port()))
     try:
         with BackgroundGateway(config) as gateway:
             yield Stack(gateway, record, key, db, home)
