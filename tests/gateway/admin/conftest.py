@@ -54,12 +54,11 @@ class Admin:
             yield client, match[1]
 
 
-def start(seeded: Seeded, **options: object) -> Admin:
+def start(seeded: Seeded, *, listen: tuple[str, int] = ("127.0.0.1", 0), **options: str) -> Admin:
     writer = AuditWriter.open(seeded.url, home=seeded.home)
     metrics = GatewayMetrics()
     try:
-        server = start_admin(("127.0.0.1", 0), home=seeded.home, writer=writer, metrics=metrics,
-                             **options)  # type: ignore[arg-type]
+        server = start_admin(listen, home=seeded.home, writer=writer, metrics=metrics, **options)
     except BaseException:
         writer.close()
         raise
@@ -72,7 +71,7 @@ def seeded(tmp_path: Path) -> Seeded:
     return seed(f"sqlite:///{state / 'audit.db'}", state)
 
 
-def _running(seeded: Seeded, **options: object) -> Iterator[Admin]:
+def _running(seeded: Seeded, **options: str) -> Iterator[Admin]:
     running = start(seeded, **options)
     try:
         yield running
@@ -84,6 +83,13 @@ def _running(seeded: Seeded, **options: object) -> Iterator[Admin]:
 @pytest.fixture()
 def admin(seeded: Seeded) -> Iterator[Admin]:
     yield from _running(seeded)
+
+
+@pytest.fixture(scope="module")
+def reading(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
+    """One seeded listener for a module of tests that only read."""
+    state = tmp_path_factory.mktemp("reading") / "home"
+    yield from _running(seed(f"sqlite:///{state / 'audit.db'}", state))
 
 
 @pytest.fixture()
