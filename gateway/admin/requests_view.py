@@ -24,7 +24,8 @@ from gateway.audit.models import Body, Record
 from gateway.audit.query import RequestFilter, list_requests, parse_time, request_detail
 from gateway.errors import AuditError
 
-__all__ = ["FILTERS", "detail_page", "filters_of", "list_api", "list_page", "rank", "top_finding"]
+__all__ = ["FILTERS", "annotate", "detail_page", "filters_of", "kind", "list_api", "list_page", "rank", "subject",
+           "top_finding"]
 
 FILTERS = ("agent", "session", "decision", "rule", "tool", "model", "host", "since", "until", "q")
 _ACTIONS = {"allow": 0, "alert": 1, "block": 2}
