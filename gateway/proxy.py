@@ -102,11 +102,19 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
         checkpoint_interval_s=config.policy.gateway.audit.checkpoint_interval_s,
         body_cap=config.policy.gateway.audit.body_cap_bytes))
     metrics = GatewayMetrics()
+    store: AgentStore | None = None
+    admin: AdminServer | None = None
     try:
         if config.check_engine:
             await _record_engine(config, writer, metrics)
         store = AgentStore(writer.database)
+        if config.admin_listen is not None:  # before mitmproxy's master, which logs through its own loop
+            admin = await asyncio.to_thread(start_admin, config.admin_listen, home=config.state_dir, writer=writer,
+                                            metrics=metrics, password=config.admin_password,
+                                            metrics_token=config.metrics_token)
     except BaseException:
+        if store is not None:
+            store.close()
         await writer.aclose()
         raise
     master = DumpMaster(config.options(), with_termlog=False, with_dumper=False)
@@ -116,12 +124,7 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
                       Gatekeeper(config.policy, writer, inspector=config.inspector, limits=Limits(), metrics=metrics))
     if started is not None:
         master.addons.add(_Running(lambda: started(master)))
-    admin: AdminServer | None = None
     try:
-        if config.admin_listen is not None:  # up before the proxy reports itself started
-            admin = await asyncio.to_thread(start_admin, config.admin_listen, home=config.state_dir, writer=writer,
-                                            metrics=metrics, password=config.admin_password,
-                                            metrics_token=config.metrics_token)
         await master.run()
     finally:
         await _close_connections(master)

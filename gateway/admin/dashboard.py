@@ -1,8 +1,10 @@
 """The dashboard's numbers: requests by decision, findings per rule, blocks and alerts per agent, over time.
 
-Each count is one grouped query over an index range: the decision index (decision, at, id) for requests
-by decision and for the blocks and alerts per agent, the rule table's index for findings. Times are
-bucketed in SQL (``julianday`` on SQLite, ``extract(epoch)`` on PostgreSQL), so no row reaches Python.
+Every figure is counted in the database over an index, and no row reaches Python: requests by decision
+are one count per (decision, bucket) over the decision index (a range count, far cheaper than grouping
+half a million rows by a computed bucket); findings per rule are grouped over the rule table's index,
+blocks and alerts per agent over the (decision, at, agent) index. Those two bucket in SQL
+(``julianday`` on SQLite, ``extract(epoch)`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -67,11 +69,12 @@ def dashboard(session: Session, window: str = "24h", *, now: datetime | None = N
         return _bucket(session, column, since, step)
 
     at, rule_at = bucket(RequestIndex.at), bucket(RequestRule.at)
-    decisions = {d: [0] * count for d in ("allow", "alert", "block")}
-    for decision in decisions:  # one index range each: (decision, at) covers the query
-        rows = session.execute(select(at, func.count()).where(
-            RequestIndex.decision == decision, RequestIndex.at >= since, RequestIndex.at < until).group_by(at))
-        _add(decisions[decision], rows, count)
+    edges = [*buckets, until]
+    decisions = {}
+    for decision in ("allow", "alert", "block"):  # one statement each, a range count per bucket
+        counts = [select(func.count()).where(RequestIndex.decision == decision, RequestIndex.at >= edges[i],
+                                             RequestIndex.at < edges[i + 1]).scalar_subquery() for i in range(count)]
+        decisions[decision] = [int(n) for n in session.execute(select(*counts)).one()]
     rules = _grouped(session.execute(
         select(RequestRule.rule, rule_at, func.count())
         .where(RequestRule.at >= since, RequestRule.at < until).group_by(RequestRule.rule, rule_at)), count)

@@ -152,6 +152,7 @@ class RequestIndex(Base):
         Index("ix_audit_requests_agent", "agent", "at", "id"),
         Index("ix_audit_requests_session", "session", "at", "id"),
         Index("ix_audit_requests_decision", "decision", "at", "id"),
+        Index("ix_audit_requests_decision_agent", "decision", "at", "agent"),
         Index("ix_audit_requests_model", "model", "at", "id"),
         Index("ix_audit_requests_host", "host", "at", "id"),
         Index("ix_audit_requests_request_body", "request_body"),

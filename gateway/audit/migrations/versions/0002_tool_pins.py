@@ -1,4 +1,5 @@
-"""MCP tool pins in the database, so that quarantines survive restarts and gateways share them.
+"""MCP tool pins in the database, so that quarantines survive restarts and gateways share them; the
+dashboard's index of blocks and alerts per agent over time.
 
 Revision ID: 0002
 Revises: 0001
@@ -37,7 +38,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name="pk_mcp_tool_pins"),
     )
     op.create_index("ix_mcp_tool_pins_status", "mcp_tool_pins", ["status", "updated_at"])
+    op.create_index("ix_audit_requests_decision_agent", "audit_requests", ["decision", "at", "agent"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_requests_decision_agent", "audit_requests")
     op.drop_table("mcp_tool_pins")
