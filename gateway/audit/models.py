@@ -7,7 +7,9 @@ derived index, one row per request, written with the request and completed with 
 the review screens never parse JSON; ``verify`` rebuilds it from the chain and compares.
 
 List screens page newest-first by ``(at, id)``; every filter has an index that starts with its column
-and ends with ``at, id``, so a page is an index range scan whatever the filter.
+and ends with ``at, id``, so a page is an index range scan whatever the filter. ``mcp_tool_pins`` is
+state, not record: the MCP tools each gateway pinned or quarantined (the decisions on them are events
+in the chain).
 """
 
 from __future__ import annotations

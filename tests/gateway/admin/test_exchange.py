@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.admin.exchange import read_exchange
 
 CHAT = {"request_id": "r1", "agent": "a", "direction": "reverse", "method": "POST", "scheme": "http",
@@ -36,3 +39,13 @@ def test_missing_capped_and_broken_bodies_are_said_not_guessed() -> None:
     assert capped.notes[2].startswith("the response body was not stored")
     broken = read_exchange(CHAT | {"headers": "not a list"}, b"\xff\xfe", None, None)
     assert broken.request is not None and broken.response is None
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=400), st.binary(max_size=400), st.sampled_from(["/v1/chat/completions", "/v1/messages",
+                                                                         "/mcp", "/anything"]))
+def test_any_stored_bytes_read_back_or_say_why(request_body: bytes, response_body: bytes, path: str) -> None:
+    exchange = read_exchange(CHAT | {"path": path}, request_body, ANSWER, response_body)
+    assert exchange.request is not None  # parsed, or opaque with its parse error noted
+    if exchange.request.parse_error:
+        assert any(n.startswith("the request body:") for n in exchange.notes)

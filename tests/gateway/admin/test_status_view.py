@@ -43,3 +43,14 @@ def test_integrity_runs_in_the_background_and_shows_the_checkpoint(reading: Admi
             assert time.monotonic() < deadline
             time.sleep(0.1)
     assert "OK: every record, seal, witness checkpoint" in page and "(this gateway)" in page
+
+
+def test_metrics_are_served_while_the_database_cannot_be_read(admin: Admin) -> None:
+    with admin.bearer() as client:
+        assert "modelgate_mcp_tools_quarantined 1" in client.get("/metrics").text
+        with admin.writer.database.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE mcp_tool_pins RENAME TO gone")
+        scrape = client.get("/metrics")
+        assert scrape.status_code == 200 and "modelgate_audit_records_total" in scrape.text
+        assert "modelgate_mcp_tools_quarantined" not in scrape.text
+        assert client.get("/approvals").status_code == 503  # a page that needs it says why
