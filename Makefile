@@ -9,7 +9,7 @@ STATE ?= .state
 TORCH_SPEC ?= torch==2.13.0
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: up install test provenance clean
+.PHONY: up install browser test provenance clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 2; }
@@ -18,7 +18,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) -e '.[test]'
 	@touch $@
 
-install: $(VENV)/.installed
+# The admin UI's browser tests need Debian's chromium (they skip, saying so, without it). As root with apt,
+# it is installed here; otherwise: sudo apt-get install -y chromium chromium-driver. Playwright drives that
+# binary; `playwright install` (a download) is never used.
+browser:
+	@if command -v chromium >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| echo "warning: chromium could not be installed; the browser tests will skip" >&2; \
+	else echo "note: no chromium; the admin UI's browser tests will skip (apt-get install chromium)" >&2; fi
+
+install: $(VENV)/.installed browser
 
 # The main job: sign, verify, attest and serve the default model behind the gateway, with the audit log.
 up: install

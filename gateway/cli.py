@@ -44,13 +44,21 @@ def parse_listen(value: str, what: str) -> tuple[str, int]:
     return (host.strip("[]") if sep else "127.0.0.1") or "127.0.0.1", number
 
 
-def credential(env: str | None, header: str) -> UpstreamCredential | None:
-    """The upstream's credential from an environment variable, as ``Bearer`` for Authorization."""
+def secret_from(env: str | None, what: str) -> str | None:
+    """A secret from an environment variable named on the command line (never the secret itself)."""
     if env is None:
         return None
     value = os.environ.get(env)
     if not value:
-        raise GatewayError(f"${env} is empty or unset; it must hold the upstream's API key or token")
+        raise GatewayError(f"${env} is empty or unset; it must hold the {what}")
+    return value
+
+
+def credential(env: str | None, header: str) -> UpstreamCredential | None:
+    """The upstream's credential from an environment variable, as ``Bearer`` for Authorization."""
+    value = secret_from(env, "upstream's API key or token")
+    if value is None:
+        return None
     return UpstreamCredential(header, f"Bearer {value}" if header.lower() == "authorization" else value)
 
 
@@ -87,6 +95,13 @@ def run(
     home: Path | None = _STATE_DIR,
     upstream_ca: Path | None = typer.Option(None, "--upstream-ca", help="PEM roots for upstream TLS (replace the "
                                                                         "system's)."),
+    admin_listen: str = typer.Option("127.0.0.1:8090", "--admin-listen",
+                                     help="Admin UI and /metrics (HOST:PORT), or 'off'. Token: HOME/admin-token."),
+    admin_password_env: str | None = typer.Option(None, "--admin-password-env", metavar="VAR",
+                                                  help="Environment variable with an admin password (beside the "
+                                                       "token)."),
+    metrics_token_env: str | None = typer.Option(None, "--metrics-token-env", metavar="VAR",
+                                                 help="Environment variable with a Bearer token for /metrics only."),
 ) -> None:
     """Serve until interrupted: every request identified, judged, recorded, then forwarded."""
     config = GatewayConfig(
@@ -95,11 +110,16 @@ def run(
         reverse_listen=parse_listen(listen, "--listen"),
         proxy_listen=None if proxy_listen == "off" else parse_listen(proxy_listen, "--proxy-listen"),
         audit_url=audit_db, home=home, upstream_ca=upstream_ca, check_engine=engine_check,
+        admin_listen=None if admin_listen == "off" else parse_listen(admin_listen, "--admin-listen"),
+        admin_password=secret_from(admin_password_env, "admin password"),
+        metrics_token=secret_from(metrics_token_env, "metrics token"),
     )
     console = Console(stderr=True, highlight=False)
     serve_forever(config, listening=lambda: console.print(
         f"[green]gateway[/] reverse http://{config.reverse_listen[0]}:{config.reverse_listen[1]} -> {upstream}"
-        + (f", proxy http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "")))
+        + (f", proxy http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "")
+        + (f", admin http://{config.admin_listen[0]}:{config.admin_listen[1]} (token in "
+           f"{config.state_dir / 'admin-token'})" if config.admin_listen else "")))
 
 
 @ca_app.command("export")
@@ -132,6 +152,7 @@ def up(
     engine_port: int = typer.Option(8000, "--engine-port"),
     listen: str = typer.Option("127.0.0.1:8080", "--listen", help="The agents' LLM endpoint (HOST:PORT)."),
     proxy_listen: str = typer.Option("127.0.0.1:8081", "--proxy-listen", help="Forward proxy (HOST:PORT) or 'off'."),
+    admin_listen: str = typer.Option("127.0.0.1:8090", "--admin-listen", help="Admin UI (HOST:PORT) or 'off'."),
     agent: str = typer.Option("dev-agent", "--agent", help="The agent whose key is created and printed."),
 ) -> None:
     """Sign, verify, attest and serve a model behind the gateway, with the audit log; Ctrl-C stops it all."""
@@ -142,7 +163,8 @@ def up(
     options = UpOptions(
         home=home or default_home(), policy_file=policy_file or shipped_policy_path("dev"), model=model,
         bundle=bundle, key=key, audit_url=audit_db, engine_port=engine_port, listen=parse_listen(listen, "--listen"),
-        proxy_listen=None if proxy_listen == "off" else parse_listen(proxy_listen, "--proxy-listen"), agent=agent)
+        proxy_listen=None if proxy_listen == "off" else parse_listen(proxy_listen, "--proxy-listen"), agent=agent,
+        admin_listen=None if admin_listen == "off" else parse_listen(admin_listen, "--admin-listen"))
     console = Console(highlight=False, soft_wrap=True)  # commands to paste must not be wrapped
     stack = prepare(options)
     console.print(f"[green]model[/]    {stack.model} (bundle {stack.bundle})")
@@ -153,7 +175,8 @@ def up(
         config = dataclasses.replace(stack.gateway, engine=engine)
         reverse = f"http://{config.reverse_listen[0]}:{config.reverse_listen[1]}/v1"
         proxy = f"http://{config.proxy_listen[0]}:{config.proxy_listen[1]}" if config.proxy_listen else "off"
-        banner = _banner(reverse, proxy, stack.model.name, stack.agent, stack.agent_key, config.state_dir)
+        admin = f"http://{config.admin_listen[0]}:{config.admin_listen[1]}" if config.admin_listen else "off"
+        banner = _banner(reverse, proxy, admin, stack.model.name, stack.agent, stack.agent_key, config.state_dir)
         serve_forever(config, listening=lambda: console.print(banner))
     except KeyboardInterrupt:  # Ctrl-C is how `up` is stopped, also while it is still starting
         pass
@@ -162,12 +185,13 @@ def up(
         console.print("[green]stopped[/] gateway and engine; the audit log is checkpointed")
 
 
-def _banner(reverse: str, proxy: str, model: str, agent: str, key: str, home: Path) -> str:
+def _banner(reverse: str, proxy: str, admin: str, model: str, agent: str, key: str, home: Path) -> str:
     return f"""[green]engine[/]   verified and serving (the gateway's upstream only; its log: {home}/engine.log)
 [green]gateway[/]  {reverse}   (agents: OPENAI_BASE_URL={reverse})
 [green]proxy[/]    {proxy}   (HTTPS_PROXY=http://{agent}:<key>@..., CA: modelgate ca export --state-dir {home})
 [green]agent[/]    {agent}, key {key}
 [green]audit[/]    MODELGATE_HOME={home} modelgate audit list | audit verify
+[green]admin[/]    {admin}   (token: {home / "admin-token"})
 
 Try:
 curl -s {reverse}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\

@@ -14,8 +14,11 @@
         ├── EngineRefused           exit 1: the engine behind the gateway refused its model, or its attestation
         │                           does not hold under the gateway's policy
         ├── ToolNotPinned           approving an MCP tool the pin store has never seen
-        └── DetectorError           a detector that cannot start (a missing or malformed model file): a gateway
-                                    with a broken detector does not start
+        ├── DetectorError           a detector that cannot start (a missing or malformed model file): a gateway
+        │                           with a broken detector does not start
+        └── AdminError              exit 2: the admin listener or its credentials cannot be used as configured
+            └── AccessDenied        a request to the admin listener without a valid credential, session or
+                                    CSRF token: answered 401 or 403, never served
 
 Parsers raise ``ProtocolError``; the front door (``gateway.protocols``) turns it into an event's
 ``parse_error`` or ``error`` so that nothing is lost and the policy decides, not an exception handler.
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from gateway.audit.verify import Problem
 
 __all__ = [
+    "AccessDenied",
+    "AdminError",
     "AgentError",
     "AuditError",
     "AuditTampered",
@@ -98,3 +103,15 @@ class ToolNotPinned(GatewayError):
 
 class DetectorError(GatewayError):
     """A detector cannot be built (its model file is missing or malformed)."""
+
+
+class AdminError(GatewayError):
+    """The admin listener cannot start, or its credential files are unsafe."""
+
+
+class AccessDenied(AdminError):
+    """Refused by the admin listener; ``status`` is 401 (who are you?) or 403 (not this way)."""
+
+    def __init__(self, reason: str, *, status: int = 401) -> None:
+        self.status = status
+        super().__init__(reason)

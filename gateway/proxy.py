@@ -17,7 +17,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -27,13 +27,16 @@ from mitmproxy.tools.dump import DumpMaster
 from gateway.addons.auth import AgentAuth, UpstreamCredential
 from gateway.addons.egress import EgressGuard
 from gateway.addons.gatekeeper import Gatekeeper, Inspector
+from gateway.admin.server import AdminServer, start_admin
 from gateway.audit.agents import AgentStore
 from gateway.audit.db import default_home
+from gateway.audit.pins import DatabasePinStore
 from gateway.audit.writer import AuditWriter, WriterConfig
-from gateway.detect.mcp_pinning import MemoryPinStore, ToolPinStore
+from gateway.detect.mcp_pinning import ToolPinStore
 from gateway.engine_link import EngineAttestation, check_engine
 from gateway.errors import GatewayError
 from gateway.inspection import build_pipeline
+from gateway.metrics import GatewayMetrics
 from gateway.protocols import Limits
 from policies.schema import Policy
 
@@ -60,11 +63,17 @@ class GatewayConfig:
     inspector: Inspector | None = None
     """The detection pipeline; None: the one ``gateway.inspection`` builds from the policy (unless disabled)."""
     pins: ToolPinStore | None = None
-    """Where MCP tool pins live; None: in memory, for this process only."""
+    """Where MCP tool pins live; None: the audit database, so quarantines survive restarts and are shared."""
     check_engine: bool = False
     """The upstream is a modelgate engine: verify its attestation at start and record its model load."""
     engine: EngineAttestation | None = None
     """The upstream engine, already verified by the caller: its model load is recorded at start."""
+    admin_listen: tuple[str, int] | None = ("127.0.0.1", 8090)
+    """The admin UI and ``/metrics`` (None: off). Loopback unless configured; the token is ``home/admin-token``."""
+    admin_password: str | None = field(default=None, repr=False)
+    """A password accepted beside the admin token at the login form."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """A Bearer token for ``/metrics`` only (for Prometheus), beside the admin token."""
 
     @property
     def state_dir(self) -> Path:
@@ -100,30 +109,39 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
         checkpoint_every=config.policy.gateway.audit.checkpoint_every_records,
         checkpoint_interval_s=config.policy.gateway.audit.checkpoint_interval_s,
         body_cap=config.policy.gateway.audit.body_cap_bytes))
+    metrics = GatewayMetrics()
+    store: AgentStore | None = None
+    admin: AdminServer | None = None
     try:
-        if config.engine is not None:
-            await writer.record_model_load(config.engine.record)
-        elif config.check_engine:
-            await _record_engine(config, writer)
+        if config.engine is not None or config.check_engine:
+            await _record_engine(config, writer, metrics)
         store = AgentStore(writer.database)
         inspector = config.inspector
         if inspector is None and config.policy.detection.enabled:
             inspector = await asyncio.to_thread(build_pipeline, config.policy, writer.database,
-                                                config.pins or MemoryPinStore())
+                                                config.pins or DatabasePinStore(writer.database))
+        if config.admin_listen is not None:  # before mitmproxy's master, which logs through its own loop
+            admin = await asyncio.to_thread(start_admin, config.admin_listen, home=config.state_dir, writer=writer,
+                                            metrics=metrics, password=config.admin_password,
+                                            metrics_token=config.metrics_token)
     except BaseException:
+        if store is not None:
+            store.close()
         await writer.aclose()
         raise
     master = DumpMaster(config.options(), with_termlog=False, with_dumper=False)
     master.options.update(**config.addon_options())
     auth = AgentAuth(store, config.upstream_credential)
     master.addons.add(auth, EgressGuard(config.policy, auth),
-                      Gatekeeper(config.policy, writer, inspector=inspector, limits=Limits()))
+                      Gatekeeper(config.policy, writer, inspector=inspector, limits=Limits(), metrics=metrics))
     if started is not None:
         master.addons.add(_Running(lambda: started(master)))
     try:
         await master.run()
     finally:
         await _close_connections(master)
+        if admin is not None:
+            await asyncio.to_thread(admin.stop)
         store.close()
         await writer.aclose()
 
@@ -152,15 +170,18 @@ async def _close_connections(master: DumpMaster) -> None:
     await asyncio.sleep(0)
 
 
-async def _record_engine(config: GatewayConfig, writer: AuditWriter) -> None:
+async def _record_engine(config: GatewayConfig, writer: AuditWriter, metrics: GatewayMetrics) -> None:
     """Refuse to front an engine whose attestation does not hold; record its model load either way."""
-    token = config.upstream_credential.value.removeprefix("Bearer ") if config.upstream_credential else ""
-    try:
-        engine = await asyncio.to_thread(check_engine, config.upstream, token, config.policy)
-    except GatewayError as exc:
-        await writer.record_event("engine.refused", data={"upstream": config.upstream, "reason": exc.reason})
-        raise
+    engine = config.engine
+    if engine is None:
+        token = config.upstream_credential.value.removeprefix("Bearer ") if config.upstream_credential else ""
+        try:
+            engine = await asyncio.to_thread(check_engine, config.upstream, token, config.policy)
+        except GatewayError as exc:
+            await writer.record_event("engine.refused", data={"upstream": config.upstream, "reason": exc.reason})
+            raise
     await writer.record_model_load(engine.record)
+    metrics.model_load(str(engine.record.get("decision")))
     log.info("engine %s: %s", config.upstream, engine.verdict.summary)
 
 
@@ -184,6 +205,13 @@ class BackgroundGateway:
         if self.config.proxy_listen is None:
             return None
         host, port = self.config.proxy_listen
+        return f"http://{host}:{port}"
+
+    @property
+    def admin_url(self) -> str | None:
+        if self.config.admin_listen is None:
+            return None
+        host, port = self.config.admin_listen
         return f"http://{host}:{port}"
 
     def __enter__(self) -> BackgroundGateway:

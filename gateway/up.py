@@ -51,6 +51,7 @@ class UpOptions:
     engine_port: int = 8000
     listen: tuple[str, int] = ("127.0.0.1", 8080)
     proxy_listen: tuple[str, int] | None = ("127.0.0.1", 8081)
+    admin_listen: tuple[str, int] | None = ("127.0.0.1", 8090)
     agent: str = "dev-agent"
 
 
@@ -82,7 +83,8 @@ def prepare(options: UpOptions) -> Stack:
     config = GatewayConfig(policy=policy, upstream=f"http://127.0.0.1:{options.engine_port}",
                            upstream_credential=UpstreamCredential("Authorization", f"Bearer {token}"),
                            reverse_listen=options.listen, proxy_listen=options.proxy_listen,
-                           audit_url=options.audit_url, home=home, check_engine=True)
+                           audit_url=options.audit_url, home=home, check_engine=True,
+                           admin_listen=options.admin_listen)
     return Stack(model, bundle, public, token, options.agent, agent_key, config)
 
 

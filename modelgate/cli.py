@@ -11,6 +11,7 @@ from rich.console import Console
 
 import attest.cli
 import engine.cli
+import gateway.admin.cli
 import gateway.cli
 import gateway.evaluation.cli
 import sbom.cli
@@ -42,7 +43,7 @@ def _root(
 
 
 for _register in (sbom.cli.register, attest.cli.register, engine.cli.register, gateway.cli.register,
-                  gateway.evaluation.cli.register):
+                  gateway.evaluation.cli.register, gateway.admin.cli.register):
     _register(app)
 
 

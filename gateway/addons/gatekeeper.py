@@ -36,6 +36,7 @@ from gateway.enforce import check_request, check_response, check_tool_call
 from gateway.errors import AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent, ToolCall
 from gateway.findings import Finding, decide
+from gateway.metrics import GatewayMetrics
 from gateway.protocols import (
     ErrorReply,
     Headers,
@@ -92,8 +93,10 @@ class FlowState:
 
 class Gatekeeper:
     def __init__(self, policy: Policy, writer: AuditWriter, *, inspector: Inspector | None = None,
-                 limiter: RateLimiter | None = None, limits: Limits | None = None) -> None:
+                 limiter: RateLimiter | None = None, limits: Limits | None = None,
+                 metrics: GatewayMetrics | None = None) -> None:
         self.policy, self.writer, self.inspector = policy, writer, inspector
+        self.metrics = metrics
         self.limiter = limiter or RateLimiter()
         self.limits = limits or Limits()
 
@@ -230,6 +233,8 @@ class Gatekeeper:
         event = event.model_copy(update={"parse_error": message})
         finding = Finding(rule="gateway.refused_by_proxy", action="block", reason=message, severity="medium")
         status = 413 if "body_size_limit" in message else 400
+        if self.metrics is not None:
+            self.metrics.request(event.protocol, "block", status, None, (finding,))
         try:
             await self.writer.record_request(event, (finding,), headers=request.headers.items(multi=True))
             self.writer.record_response(ResponseEvent(request_id=event.request_id, protocol=event.protocol,
@@ -268,6 +273,9 @@ class Gatekeeper:
         it was streamed through and not kept)."""
         latency_us = round((time.monotonic() - state.started) * 1e6)
         state.response_findings = tuple(findings)
+        if self.metrics is not None:  # an answered request's findings are its request's: counted once
+            every = (*state.findings, *(() if state.answered else findings))
+            self.metrics.request(state.event.protocol, decide(every), answer.status, latency_us / 1e6, every)
         if body is None and flow.response is not None and not flow.response.stream:
             body = flow.response.get_content(strict=False)
         headers = flow.response.headers.items(multi=True) if flow.response is not None else ()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -20,34 +18,27 @@ from rich.table import Table
 from attest.errors import AttestError
 from attest.keys import PublicKey, load_public_key
 from gateway.audit.db import AuditDatabase, default_home, open_database
-from gateway.audit.query import EXPORT_COLUMNS, RequestFilter, iter_requests, list_requests, request_detail, stats
+from gateway.audit.query import (
+    EXPORT_COLUMNS,
+    RequestFilter,
+    iter_requests,
+    list_requests,
+    parse_time,
+    request_detail,
+    stats,
+)
 from gateway.audit.retention import prune as prune_log
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
 from gateway.errors import AuditError, AuditTampered
 
-__all__ = ["register", "open_for_cli", "parse_time_option"]
+__all__ = ["open_for_cli", "register"]
 
 audit_app = typer.Typer(help="The tamper-evident audit log of every request through the gateway.",
                         no_args_is_help=True)
 
 _DB_HELP = "Audit database URL [default: sqlite:///$MODELGATE_HOME/audit.db, MODELGATE_HOME=~/.modelgate]."
 _STATE_HELP = "The gateway's state folder (instance key and witness) [default: $MODELGATE_HOME]."
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_time_option(text: str | None, name: str) -> datetime | None:
-    """ISO 8601 (a time without a zone is UTC) or an age such as ``30m``, ``12h``, ``7d``."""
-    if text is None:
-        return None
-    if match := _RELATIVE.match(text.strip()):
-        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise AuditError(f"{name} {text!r} is neither an ISO 8601 time (2025-01-31T12:00Z) nor an age (7d)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @contextmanager
@@ -69,8 +60,8 @@ def _filters(agent: str | None, session: str | None, decision: str | None, rule:
              model: str | None, host: str | None, since: str | None, until: str | None,
              search: str | None) -> RequestFilter:
     return RequestFilter(agent=agent, session=session, decision=decision, rule=rule, tool=tool, model=model,
-                         host=host, since=parse_time_option(since, "--since"),
-                         until=parse_time_option(until, "--until"), text=search)
+                         host=host, since=parse_time(since, "--since"),
+                         until=parse_time(until, "--until"), text=search)
 
 
 _AGENT = typer.Option(None, "--agent")
@@ -271,7 +262,7 @@ def prune(
     as_json: bool = _JSON,
 ) -> None:
     """Delete old records and bodies only they used, leaving a signed anchor so the rest still verifies."""
-    when = parse_time_option(before, "--before")
+    when = parse_time(before, "--before")
     state = _state(state_dir, required=True)
     if when is None or state is None:
         raise AuditError("--before and a state folder are required")

@@ -7,7 +7,9 @@ derived index, one row per request, written with the request and completed with 
 the review screens never parse JSON; ``verify`` rebuilds it from the chain and compares.
 
 List screens page newest-first by ``(at, id)``; every filter has an index that starts with its column
-and ends with ``at, id``, so a page is an index range scan whatever the filter.
+and ends with ``at, id``, so a page is an index range scan whatever the filter. ``mcp_tool_pins`` is
+state, not record: the MCP tools each gateway pinned or quarantined (the decisions on them are events
+in the chain).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "RequestIndex",
     "RequestRule",
     "RequestTool",
+    "ToolPinRow",
 ]
 
 
@@ -151,6 +154,7 @@ class RequestIndex(Base):
         Index("ix_audit_requests_agent", "agent", "at", "id"),
         Index("ix_audit_requests_session", "session", "at", "id"),
         Index("ix_audit_requests_decision", "decision", "at", "id"),
+        Index("ix_audit_requests_decision_agent", "decision", "at", "agent"),
         Index("ix_audit_requests_model", "model", "at", "id"),
         Index("ix_audit_requests_host", "host", "at", "id"),
         Index("ix_audit_requests_request_body", "request_body"),
@@ -241,3 +245,33 @@ class AgentRow(Base):
     key_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[timestamp]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ToolPinRow(Base):
+    """An MCP tool's pinned definition and its quarantine, shared by every gateway on this database.
+
+    Not part of the chain: the chain records each approval and rejection as an event; this is the state.
+    """
+
+    __tablename__ = "mcp_tool_pins"
+    __table_args__ = (Index("ix_mcp_tool_pins_status", "status", "updated_at"),)
+
+    key: Mapped[digest] = mapped_column(primary_key=True)
+    """SHA-256 of (server, tool): names of any length, one fixed-width key."""
+    server: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    """pinned or quarantined."""
+    digest: Mapped[digest]
+    description: Mapped[str] = mapped_column(Text)
+    input_schema: Mapped[str] = mapped_column(Text)
+    """JSON."""
+    pinned_at: Mapped[timestamp]
+    observed: Mapped[str | None] = mapped_column(Text)
+    """The changed definition awaiting review (a ToolSpec as JSON)."""
+    observed_digest: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    rejected_digest: Mapped[str | None] = mapped_column(String(64))
+    """The observed definition a reviewer rejected: it stays quarantined and leaves the review queue."""
+    updated_at: Mapped[timestamp]
+    """When the status or the observed definition last changed."""

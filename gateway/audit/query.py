@@ -10,9 +10,10 @@ filters) and says where it stopped, so a rare word costs a few pages, never one 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
@@ -29,6 +30,7 @@ __all__ = [
     "iter_requests",
     "list_requests",
     "model_loads",
+    "parse_time",
     "request_detail",
     "session_timeline",
     "stats",
@@ -44,6 +46,21 @@ _TEXT_COLUMNS = ("host", "path", "model", "agent", "session", "request_id", "too
 _MAX_PAGE = 1000
 TEXT_WINDOW = 20_000
 """Rows a free-text page examines at most."""
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(text: str | None, name: str) -> datetime | None:
+    """ISO 8601 (a time without a zone is UTC) or an age such as ``30m``, ``12h``, ``7d``; empty is None."""
+    if text is None or not text.strip():
+        return None
+    if match := _RELATIVE.match(text.strip()):
+        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise AuditError(f"{name} {text!r} is neither an ISO 8601 time (2025-01-31T12:00Z) nor an age (7d)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -151,7 +168,8 @@ def iter_requests(session: Session, filters: RequestFilter | None = None, *,
 def _record(row: Record) -> dict[str, Any]:
     return {"id": row.id, "instance_id": row.instance_id, "seq": row.seq, "kind": row.kind,
             "at": row.at.isoformat(), "request_id": row.request_id, "session": row.session,
-            "data": json.loads(row.data), "hash": row.hash, "sealed": row.seal is not None}
+            "data": json.loads(row.data), "hash": row.hash, "prev_hash": row.prev_hash,
+            "sealed": row.seal is not None}
 
 
 def _body(session: Session, digest: str | None) -> dict[str, Any] | None:
@@ -176,10 +194,16 @@ def request_detail(session: Session, request_row_id: int) -> dict[str, Any]:
     }
 
 
-def session_timeline(session: Session, session_id: str, *, limit: int = _MAX_PAGE) -> list[dict[str, Any]]:
-    """A session's records in time order: requests, responses, approvals."""
-    rows = session.scalars(select(Record).where(Record.session == session_id)
-                           .order_by(Record.at, Record.id).limit(limit))
+def session_timeline(session: Session, session_id: str, *, after: int | None = None,
+                     limit: int = _MAX_PAGE) -> list[dict[str, Any]]:
+    """A session's records in time order: requests, responses, approvals; ``after`` a record id, to page."""
+    query = select(Record).where(Record.session == session_id)
+    if after is not None:
+        cursor_at = session.scalar(select(Record.at).where(Record.id == after))
+        if cursor_at is None:
+            raise AuditError(f"no record with id {after} to page from")
+        query = query.where(tuple_(Record.at, Record.id) > tuple_(cursor_at, after))
+    rows = session.scalars(query.order_by(Record.at, Record.id).limit(limit))
     return [_record(r) for r in rows]
 
 

@@ -46,6 +46,7 @@ from gateway.audit.verify import start_problems
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent
 from gateway.findings import Finding
+from gateway.metrics import COMMIT_BUCKETS, Histogram, HistogramSnapshot
 
 __all__ = ["AuditWriter", "Committed", "WriterConfig", "WriterStats"]
 
@@ -85,6 +86,10 @@ class WriterStats:
     commits: int
     failed_commits: int
     pending_responses: int
+    queue_depth: int
+    """Records queued and not yet taken by the writer thread."""
+    commit_seconds: HistogramSnapshot
+    """Duration of each committed transaction."""
 
 
 class AuditWriter:
@@ -101,6 +106,7 @@ class AuditWriter:
         self._checkpoint_owed = False
         self._last_checkpoint = time.monotonic()
         self._failing: str | None = None
+        self._commit_seconds = Histogram(COMMIT_BUCKETS)
         self._thread = threading.Thread(target=self._run, name="modelgate-audit-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)  # a gateway that exits without closing still flushes its responses
@@ -232,7 +238,8 @@ class AuditWriter:
 
     @property
     def stats(self) -> WriterStats:
-        return WriterStats(self._records, self._commits, self._failed, len(self._retry))
+        return WriterStats(self._records, self._commits, self._failed, len(self._retry), self._queue.qsize(),
+                           self._commit_seconds.snapshot())
 
     @property
     def instance_id(self) -> str:
@@ -310,6 +317,7 @@ class AuditWriter:
         return "retry" if self._checkpoint_owed and pending else None
 
     def _write(self, items: list[Pending], checkpoint: str | None, stopping: bool) -> None:
+        started = time.perf_counter()
         try:
             with self._db.sessions() as session, session.begin():
                 head = self._head or load_head(session, self._state.instance_id)
@@ -329,6 +337,7 @@ class AuditWriter:
                 self._refused(items, exc)
             return
         self._head = result.head
+        self._commit_seconds.observe(time.perf_counter() - started)
         self._commits += 1
         self._records += len(result.committed)
         if self._failing is not None:

@@ -101,7 +101,7 @@ def forward(tmp_path: Path) -> Iterator[Forward]:
             BackgroundServer(notes_server(stateless_http=True).streamable_http_app(), lifespan="on") as mcp:
         config = GatewayConfig(policy=load_policy(tmp_path / "policy.yaml"), upstream="http://127.0.0.1:9",
                                reverse_listen=("127.0.0.1", free_port()), proxy_listen=("127.0.0.1", free_port()),
-                               home=home, upstream_ca=ca)
+                               home=home, upstream_ca=ca, admin_listen=None)
         with BackgroundGateway(config) as gateway:
             yield Forward(gateway, record, tls, mcp, agent_key, db, home)
     db.close()

@@ -81,6 +81,8 @@ def test_concurrent_requests_share_commits(audit_url: str, home: Path) -> None:
     assert stats.records >= 64 + 1
     assert stats.commits - before < 64 / 4, stats  # 64 records in at most a handful of commits
     assert len(records(audit_url, "request")) == 64
+    assert stats.commit_seconds.count == stats.commits and stats.commit_seconds.total > 0  # every commit timed
+    assert stats.queue_depth == 0  # all taken by the writer once their requests returned
 
 
 def test_every_commit_is_sealed_and_checkpoints_reach_the_witness(audit_url: str, home: Path) -> None:
