@@ -13,7 +13,8 @@
         ├── AgentError              exit 2: an agent name that is unknown, taken or malformed
         ├── EngineRefused           exit 1: the engine behind the gateway refused its model, or its attestation
         │                           does not hold under the gateway's policy
-        ├── ToolNotPinned           approving an MCP tool the pin store has never seen
+        ├── DetectionError          an approval or review decision that cannot be carried out as asked
+        │   └── ToolNotPinned       approving an MCP tool the pin store has never seen
         ├── DetectorError           a detector that cannot start (a missing or malformed model file): a gateway
         │                           with a broken detector does not start
         └── AdminError              exit 2: the admin listener or its credentials cannot be used as configured
@@ -42,6 +43,7 @@ __all__ = [
     "AuditError",
     "AuditTampered",
     "AuditUnavailable",
+    "DetectionError",
     "DetectorError",
     "EngineRefused",
     "GatewayError",
@@ -97,7 +99,11 @@ class EngineRefused(GatewayError):
     exit_code = 1
 
 
-class ToolNotPinned(GatewayError):
+class DetectionError(GatewayError):
+    """An approval or review decision (approve, reject a quarantined tool) that cannot be carried out."""
+
+
+class ToolNotPinned(DetectionError):
     """Approving an MCP tool that was never seen: there is nothing to approve."""
 
 
