@@ -157,7 +157,9 @@ class Attention(nn.Module):
         k_cache[where] = k.transpose(1, 2)
         v_cache[where] = v
         length = step.mask.shape[-1]
-        keys, values = k_cache[step.slots, :, :length], v_cache[step.slots, :, :length]  # [B, KV, L, D]
+        # index_select on the narrowed cache: advanced indexing costs ~10x more per call on CPU.
+        keys = k_cache[:, :, :length].index_select(0, step.slots)  # [B, KV, L, D]
+        values = v_cache[:, :, :length].index_select(0, step.slots)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=step.mask, enable_gqa=True)  # [B, H, T, D]
         return self.wo(out.transpose(1, 2).reshape(b, t, q_size))
 
