@@ -28,7 +28,7 @@ __all__ = ["FILTERS", "annotate", "detail_page", "filters_of", "kind", "list_api
            "top_finding"]
 
 FILTERS = ("agent", "session", "decision", "rule", "tool", "model", "host", "since", "until", "q")
-_ACTIONS = {"allow": 0, "alert": 1, "block": 2}
+_ACTIONS = {"allow": 0, "alert": 1, "hold": 2, "block": 3}
 _SEVERITIES = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _LLM = {"openai.chat": "LLM", "openai.completions": "LLM", "anthropic.messages": "LLM"}
 

@@ -15,7 +15,7 @@ from gateway.errors import AuditError, AuditUnavailable
 
 __all__ = ["dashboard_page", "integrity_page", "load_view", "metrics", "models_page", "verify_now"]
 
-_DECISION_CSS = {"allow": "c-allow", "alert": "c-alert", "block": "c-block"}
+_DECISION_CSS = {"allow": "c-allow", "alert": "c-alert", "hold": "c-hold", "block": "c-block"}
 
 
 def _palette(series: dict[str, list[int]]) -> list[Series]:
@@ -35,12 +35,13 @@ def dashboard_page(request: Request) -> HTMLResponse:
                                   label_format=board.label_format),
         "rules": stacked_bars("Requests with a finding, per rule", board.buckets, rules,
                               label_format=board.label_format),
-        "agents": stacked_bars("Blocked and alerted requests, per agent", board.buckets, agents,
+        "agents": stacked_bars("Blocked, held and alerted requests, per agent", board.buckets, agents,
                                label_format=board.label_format),
     }
     return page(request, "dashboard.html", board=board, charts=charts, windows=list(WINDOWS),
                 legends={"decisions": decisions, "rules": rules, "agents": agents},
                 writer=ctx.writer.stats, queue=len([r for r in ctx.pins.quarantined() if not r.rejected]),
+                held=len(ctx.held.pending()),
                 integrity=ctx.integrity.last)
 
 

@@ -41,7 +41,7 @@ EXPORT_COLUMNS = (
     "model", "decision", "request_decision", "response_decision", "status", "latency_us", "tools", "rules",
     "request_size", "response_size", "prompt_tokens", "completion_tokens", "request_body", "response_body",
 )
-_DECISIONS = ("allow", "alert", "block")
+_DECISIONS = ("allow", "alert", "hold", "block")
 _TEXT_COLUMNS = ("host", "path", "model", "agent", "session", "request_id", "tools", "rules")
 _MAX_PAGE = 1000
 TEXT_WINDOW = 20_000
