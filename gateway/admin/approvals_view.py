@@ -94,8 +94,8 @@ def _held(ctx: Any) -> list[dict[str, Any]]:
     """The calls waiting for a decision, each with the list row of its request (for the link)."""
     held = ctx.held.pending()
     with ctx.db.sessions() as session:
-        rows = dict(session.execute(select(RequestIndex.request_id, RequestIndex.id)
-                                    .where(RequestIndex.request_id.in_([h.request_id for h in held])))) if held else {}
+        rows = {rid: n for rid, n in session.execute(select(RequestIndex.request_id, RequestIndex.id)
+                                                    .where(RequestIndex.request_id.in_([h.request_id for h in held])))}
     return [{"call": h, "row": rows.get(h.request_id)} for h in held]
 
 

@@ -59,7 +59,7 @@ def test_each_filter_narrows_the_list(reading: Admin, params: dict[str, str], ex
 def test_a_filter_that_does_not_parse_says_why(reading: Admin) -> None:
     with html(reading) as client:
         bad = client.get("/requests", params={"decision": "maybe"})
-        assert bad.status_code == 400 and "decision must be one of allow, alert, block" in bad.text
+        assert bad.status_code == 400 and "decision must be one of allow, alert, hold, block" in bad.text
         assert client.get("/requests", params={"since": "last tuesday"}).status_code == 400
         assert client.get("/requests", params={"before": "1; DROP TABLE"}).status_code == 400
     with reading.bearer() as api:
