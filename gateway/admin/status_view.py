@@ -60,15 +60,18 @@ _ATTESTATION = {"accepted": False, "authentic": False, "fresh": False, "acceptab
                 "platform": None, "format": None, "provider": None, "measurement": {}, "tcb": {}, "debug": False,
                 "captured_at": None, "verified_at": None, "violations": []}
 _SIGNER = {"kind": "?", "key_id": None, "identity": [], "issuer": None}
+_SBOM = {"name": None, "version": None, "supplier": None, "licenses": [], "architecture": None, "parameters": None,
+         "quantization": None, "formats": [], "files": 0, "serial": None, "spec_version": None, "sha256": None}
 
 
 def load_view(record: dict[str, Any]) -> dict[str, Any]:
     """A model-load record with every field the page shows (older or partial records lack some)."""
     d = record["data"]
-    attestation, signer = d.get("attestation"), d.get("signer")
+    attestation, signer, sbom = d.get("attestation"), d.get("signer"), d.get("sbom")
     return {"id": record["id"], "at": record["at"], "model": d.get("model") or "?", "decision": d.get("decision"),
             "policy": d.get("policy"), "reason": d.get("reason"), "manifest_digest": d.get("manifest_digest"),
-            "files": d.get("files") or {}, "bytes": d.get("bytes") or 0, "sbom": d.get("sbom"),
+            "files": d.get("files") or {}, "bytes": d.get("bytes") or 0,
+            "sbom": _SBOM | sbom if isinstance(sbom, dict) else None,
             "signer": _SIGNER | signer if isinstance(signer, dict) else None,
             "attestation": _ATTESTATION | attestation if isinstance(attestation, dict) else None}
 
