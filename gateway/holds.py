@@ -100,7 +100,10 @@ class Holds:
         waiter = self._waiting.get(hold_id)
         if waiter is None:
             return None
-        waiter.loop.call_soon_threadsafe(waiter.woken.set)
+        try:
+            waiter.loop.call_soon_threadsafe(waiter.woken.set)
+        except RuntimeError:  # the proxy's loop has closed: the gateway is stopping, and the flow with it
+            return None
         return waiter.recorded
 
     async def expire_stale(self) -> list[HeldCall]:
@@ -117,6 +120,7 @@ class Holds:
     async def _outcome(self, held: HeldCall, waiter: _Waiter) -> HeldCall:
         deadline = time.monotonic() + max(0.0, (held.expires_at - datetime.now(UTC)).total_seconds())
         while True:
+            waiter.woken.clear()  # before the read: a wake while it runs is not lost
             try:
                 current = await asyncio.to_thread(self.store.get, held.id)
             except AuditUnavailable as exc:  # keep waiting: the deadline still refuses it
@@ -127,7 +131,6 @@ class Holds:
             left = deadline - time.monotonic()
             if left <= 0:
                 return await self._expire(held)
-            waiter.woken.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.woken.wait(), min(self._poll_s, left))
 

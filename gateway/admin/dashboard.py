@@ -72,6 +72,11 @@ def dashboard(session: Session, window: str = "24h", *, now: datetime | None = N
     edges = [*buckets, until]
     decisions = {}
     for decision in ("allow", "alert", "hold", "block"):  # one statement each, a range count per bucket
+        seen = select(RequestIndex.id).where(RequestIndex.decision == decision, RequestIndex.at >= since,
+                                             RequestIndex.at < until).limit(1)
+        if session.scalar(seen) is None:  # one index probe spares a decision that never occurs (hold, often)
+            decisions[decision] = [0] * count
+            continue
         counts = [select(func.count()).where(RequestIndex.decision == decision, RequestIndex.at >= edges[i],
                                              RequestIndex.at < edges[i + 1]).scalar_subquery() for i in range(count)]
         decisions[decision] = [int(n) for n in session.execute(select(*counts)).one()]

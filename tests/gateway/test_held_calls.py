@@ -165,6 +165,14 @@ def test_a_tool_that_is_not_held_streams_through_untouched(stack: Stack) -> None
     assert hold_events(stack) == []
 
 
+def test_a_hold_in_a_live_stream_is_refused_as_it_cannot_wait(stack: Stack) -> None:
+    with stack.openai() as client:  # only get_weather is offered, so the answer streams live; the model calls
+        stream = client.chat.completions.create(model="stub-1", messages=SEND, tools=TOOLS[:1], stream=True)
+        with pytest.raises(openai.APIError, match="a live stream cannot wait for a reviewer"):
+            list(stream)  # send_email anyway: held, so refused
+    assert HeldCallStore(stack.db).pending() == [] and hold_events(stack) == []
+
+
 def test_an_mcp_call_is_held_before_it_reaches_the_server_and_a_restart_expires_what_was_held(
         tmp_path: Path) -> None:
     (tmp_path / "policy.yaml").write_text(POLICY % 30)
