@@ -109,6 +109,13 @@ def test_a_held_call_approved_through_the_cli_reaches_the_agent_and_the_log_says
     assert kinds.index(("event", "hold.approved")) < kinds.index(("response", None))  # recorded, then released
     assert row.decision == "hold" and row.status == 200 and "policy.tool_held" in row.rules
     assert HeldCallStore(stack.db).get(held.id).status == "approved"
+    headers = {"Authorization": f"Bearer {(stack.home / 'admin-token').read_text().strip()}", "Accept": "text/html"}
+    with httpx.Client(base_url=stack.gateway.admin_url or "", headers=headers) as admin:
+        detail = admin.get(f"/requests/{row.id}").text
+        story = admin.get("/session", params={"id": row.session}).text
+    assert "Held for a reviewer by" in detail and f"held call {held.id}: approved by api" in detail
+    assert "hold.approved" in detail  # the outcome's record sits in the request's chain
+    assert f"hold.approved held call {held.id} (send_email) by api " in story
 
 
 def test_a_streamed_answer_is_held_whole_and_a_decision_in_the_database_is_seen(
