@@ -57,11 +57,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def pending(stack: Stack | HeldCallStore, *, count: int = 1) -> list[HeldCall]:
-    """The held calls, once ``count`` of them wait (the agent's call is in flight on another thread)."""
-    store = stack if isinstance(stack, HeldCallStore) else HeldCallStore(stack.db)
+def pending(where: Stack | HeldCallStore) -> list[HeldCall]:
+    """The held calls, once one waits (the agent's call is in flight on another thread)."""
+    store = where if isinstance(where, HeldCallStore) else HeldCallStore(where.db)
     deadline = time.monotonic() + 20
-    while len(found := store.pending()) < count:
+    while not (found := store.pending()):
         assert time.monotonic() < deadline, "no call was held"
         time.sleep(0.05)
     return found
