@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from gateway.admin.dashboard import dashboard
 from gateway.admin.server import start_admin
 from gateway.audit.db import AuditDatabase, open_database
+from gateway.audit.holds import HeldCallStore
 from gateway.audit.models import Record, RequestIndex
 from gateway.audit.pins import DatabasePinStore
 from gateway.audit.query import RequestFilter, list_requests, model_loads, request_detail, session_timeline
@@ -73,6 +74,11 @@ def pages(session: Session, db: AuditDatabase) -> dict[str, tuple[Callable[[int]
         "newest page": listing(lambda i: "/requests"),
         "deep page (keyset)": (lambda i: f"/requests?before={picks[i]}",
                                lambda i: list_requests(session, before=picks[i], limit=50)),
+        "deep page, newer (keyset)": (lambda i: f"/requests?after={picks[i]}",
+                                      lambda i: list_requests(session, after=picks[i], limit=50)),
+        "agent, newer page": (lambda i: f"/requests?agent=agent-{i}&after={picks[i]}",
+                              lambda i: list_requests(session, RequestFilter(agent=f"agent-{i}"), after=picks[i],
+                                                      limit=50)),
         "agent": listing(lambda i: f"/requests?agent=agent-{i}", agent=lambda i: f"agent-{i}"),
         "session": listing(lambda i: f"/requests?session={sessions[i]}", session=lambda i: sessions[i]),
         "decision=block": listing(lambda i: "/requests?decision=block", decision=lambda i: "block"),
@@ -96,7 +102,8 @@ def pages(session: Session, db: AuditDatabase) -> dict[str, tuple[Callable[[int]
                              lambda i: session_timeline(session, sessions[i], limit=300)),
         "models": (lambda i: "/models", lambda i: model_loads(session, limit=20)),
         "dashboard, last 24h": (lambda i: "/", lambda i: dashboard(session, "24h")),
-        "approvals": (lambda i: "/approvals", lambda i: DatabasePinStore(db).quarantined()),
+        "approvals": (lambda i: "/approvals", lambda i: (DatabasePinStore(db).quarantined(),
+                                                        HeldCallStore(db).pending())),
     }
 
 

@@ -4,7 +4,8 @@ Each file is read once into memory and hashed as it is read, and only that memor
 parsers, so the bytes that were verified are the bytes that are loaded: nothing that happens to the files
 afterwards (a swap, a rewrite, a symlink) can reach the model. Last, TEE evidence bound to the verified
 manifest and the engine's identity key must satisfy the policy's ``attestation`` section. The outcome,
-loaded or refused, is a ``LoadRecord`` for the audit log, with the attestation verdict and evidence.
+loaded or refused, is a ``LoadRecord`` for the audit log, with the attestation verdict and evidence and
+a summary of the signed SBOM (once the signature is verified: an unverified BOM says nothing).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.identity import EngineIdentity
 from policies.schema import Policy
 from sbom.formats import FileFormat, detect_format_of
 from sbom.hashing import read_files
+from sbom.summary import BomSummary, summarize_bom
 
 __all__ = ["LoadRecord", "VerifiedArtifact", "load_verified"]
 
@@ -50,6 +52,8 @@ class LoadRecord:
     """Seconds spent on: signature (bundle and statement), read_and_hash, firewall, attestation."""
     attestation: AttestationVerdict | None = None
     """The TEE verdict, with the evidence bundle it judged (None when the load failed before it)."""
+    sbom: BomSummary | None = None
+    """The signed ML-BOM in brief (None: the statement carries none, or its signature did not verify)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,7 @@ class LoadRecord:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "attestation": self.attestation.to_json() if self.attestation else None,
             "evidence": self.attestation.bundle.to_json() if self.attestation else None,
+            "sbom": self.sbom.to_json() if self.sbom else None,
         }
 
 
@@ -94,10 +99,11 @@ def load_verified(
     progress: Callable[[int], None] | None = None,
 ) -> VerifiedArtifact:
     """Verify and read ``model``, then attest it with ``tee``; LoadRefused, carrying the record, on any failure."""
-    started, timings, verdict = datetime.now(UTC), {}, None
+    started, timings, verdict, summary = datetime.now(UTC), {}, None, None
     clock = time.perf_counter()
     try:
         manifest, signer = verify_statement(bundle, anchors, policy, at=at)
+        summary = summarize_bom(manifest.bom) if manifest.bom is not None else None
         tree = scan_signed_model(model, manifest, ignore)
         timings["signature"] = time.perf_counter() - clock
 
@@ -118,7 +124,7 @@ def load_verified(
         verdict.require()
     except VerificationError as exc:
         refusal = LoadRecord(str(model), policy.name, "refused", started, reason=exc.reason, timings=timings,
-                             attestation=verdict)
+                             attestation=verdict, sbom=summary)
         raise LoadRefused(refusal) from exc
     record = LoadRecord(
         model=str(model),
@@ -131,5 +137,6 @@ def load_verified(
         total_bytes=tree.total_size,
         timings=timings,
         attestation=verdict,
+        sbom=summary,
     )
     return VerifiedArtifact(views, formats, manifest, record, identity)

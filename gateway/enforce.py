@@ -15,6 +15,8 @@ rule                               severity  raised when
 ``policy.tool_not_allowed``        high      a tool call (in a response, or MCP ``tools/call``) of a tool
                                              ``tools`` does not list
 ``policy.tool_arguments_invalid``  high      a listed tool's arguments are not JSON or fail its schema
+``policy.tool_held``               medium    a valid call of a tool whose rule says ``hold``: it waits for
+                                             a reviewer (``gateway.holds``)
 ``policy.tool_offer_not_allowed``  low       a request offers, or MCP ``tools/list`` returns, unlisted tools
 ``policy.rate_limited``            low       the agent is over its requests or tokens per minute
 ``policy.response_too_large``      medium    the response body exceeds ``max_response_bytes``
@@ -41,7 +43,7 @@ from gateway.ratelimit import RateLimiter
 from policies.gateway import GatewayProfile, ToolRule
 from policies.globs import glob_matches, is_glob
 
-__all__ = ["check_connection", "check_request", "check_response", "check_tool_call"]
+__all__ = ["check_connection", "check_request", "check_response", "check_tool_call", "tool_rule"]
 
 MODEL_PROTOCOLS = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
 
@@ -52,6 +54,7 @@ _SEVERITY: dict[str, Severity] = {
     "model_not_allowed": "medium",
     "tool_not_allowed": "high",
     "tool_arguments_invalid": "high",
+    "tool_held": "medium",
     "tool_offer_not_allowed": "low",
     "rate_limited": "low",
     "response_too_large": "medium",
@@ -103,23 +106,26 @@ def check_response(
 
 
 def check_tool_call(call: ToolCall, profile: GatewayProfile) -> tuple[Finding, ...]:
-    """Judge one tool call: a listed tool, with valid JSON arguments that satisfy its schema."""
-    rule = _tool_rule(profile, call.name)
+    """Judge one tool call: a listed tool, with valid JSON arguments that satisfy its schema (and, if its rule
+    says so, a reviewer's approval)."""
+    rule = tool_rule(profile, call.name)
     if rule is None:
         reason = f"tool {call.name!r} is not in profile {profile.name!r}'s tools"
         return (_finding("tool_not_allowed", profile, reason, call.name),)
     if not call.valid_json:
         reason = f"arguments of tool {call.name!r} are not valid JSON"
         return (_finding("tool_arguments_invalid", profile, reason, call.arguments_raw),)
+    held = (_finding("tool_held", profile, f"tool {call.name!r} waits for a reviewer in profile {profile.name!r}",
+                     call.arguments_raw),) if rule.hold else ()
     if rule.validator is None:
-        return ()
+        return held
     try:
         errors = list(islice(rule.validator.iter_errors(call.arguments), _MAX_SCHEMA_ERRORS))
     except Exception as exc:  # an unresolvable $ref, a recursion limit: the rule failed, which is not "valid"
         reason = f"arguments of tool {call.name!r} could not be checked: {type(exc).__name__}: {exc}"
         return (_finding("tool_arguments_invalid", profile, reason, call.arguments_raw, error=True),)
     if not errors:
-        return ()
+        return held
     reason = f"arguments of tool {call.name!r} do not satisfy its schema"
     return (_finding("tool_arguments_invalid", profile, reason, *(_schema_error(e) for e in errors)),)
 
@@ -141,7 +147,7 @@ def _check_model(model: str | None, profile: GatewayProfile) -> tuple[Finding, .
 
 
 def _check_offered(tools: tuple[ToolSpec, ...], profile: GatewayProfile, who: str) -> tuple[Finding, ...]:
-    unlisted = list(dict.fromkeys(t.name for t in tools if _tool_rule(profile, t.name) is None))
+    unlisted = list(dict.fromkeys(t.name for t in tools if tool_rule(profile, t.name) is None))
     if not unlisted:
         return ()
     shown = ", ".join(map(repr, unlisted[:_MAX_LISTED])) + (" ..." if len(unlisted) > _MAX_LISTED else "")
@@ -149,7 +155,7 @@ def _check_offered(tools: tuple[ToolSpec, ...], profile: GatewayProfile, who: st
     return (_finding("tool_offer_not_allowed", profile, reason, *unlisted[:_MAX_LISTED]),)
 
 
-def _tool_rule(profile: GatewayProfile, name: str) -> ToolRule | None:
+def tool_rule(profile: GatewayProfile, name: str) -> ToolRule | None:
     """The rule naming ``name`` exactly, else the first glob that matches it."""
     globs = []
     for rule in profile.tools:

@@ -14,7 +14,8 @@
         ├── EngineRefused           exit 1: the engine behind the gateway refused its model, or its attestation
         │                           does not hold under the gateway's policy
         ├── DetectionError          an approval or review decision that cannot be carried out as asked
-        │   └── ToolNotPinned       approving an MCP tool the pin store has never seen
+        │   ├── ToolNotPinned       approving an MCP tool the pin store has never seen
+        │   └── CallNotHeld         deciding a held call that was never held
         ├── DetectorError           a detector that cannot start (a missing or malformed model file): a gateway
         │                           with a broken detector does not start
         └── AdminError              exit 2: the admin listener or its credentials cannot be used as configured
@@ -43,6 +44,7 @@ __all__ = [
     "AuditError",
     "AuditTampered",
     "AuditUnavailable",
+    "CallNotHeld",
     "DetectionError",
     "DetectorError",
     "EngineRefused",
@@ -100,11 +102,16 @@ class EngineRefused(GatewayError):
 
 
 class DetectionError(GatewayError):
-    """An approval or review decision (approve, reject a quarantined tool) that cannot be carried out."""
+    """An approval or review decision (approve, reject a quarantined tool or a held call) that cannot be carried
+    out."""
 
 
 class ToolNotPinned(DetectionError):
     """Approving an MCP tool that was never seen: there is nothing to approve."""
+
+
+class CallNotHeld(DetectionError):
+    """Deciding a held call by a number that no held call has: there is nothing to decide."""
 
 
 class DetectorError(GatewayError):

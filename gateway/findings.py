@@ -1,9 +1,10 @@
 """What the gateway concluded about an event: findings from policy rules and detectors, and the decision.
 
 Every rule and every detector reports the same shape, so the audit log, the error returned to a blocked
-agent and the review UI show one list of reasons. The decision is the strongest action of any finding:
-one ``block`` blocks. A detector that failed reports a finding with ``error`` set: an error is never
-mistaken for "clean".
+agent and the review UI show one list of reasons. The decision is the strongest action of any finding
+(allow < alert < hold < block): one ``block`` blocks, and a ``hold`` waits for a reviewer unless something
+blocks anyway. A detector that failed reports a finding with ``error`` set: an error is never mistaken for
+"clean".
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pydantic import BaseModel, ConfigDict
 
 from policies.gateway import Action
 
-__all__ = ["Action", "Finding", "Severity", "decide"]
+__all__ = ["Action", "Finding", "Severity", "decide", "stronger"]
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
-_RANK: dict[Action, int] = {"allow": 0, "alert": 1, "block": 2}
+_RANK: dict[str, int] = {"allow": 0, "alert": 1, "hold": 2, "block": 3}
 
 
 class Finding(BaseModel):
@@ -42,3 +43,8 @@ class Finding(BaseModel):
 def decide(findings: tuple[Finding, ...] | list[Finding]) -> Action:
     """The strongest action among ``findings``; ``allow`` when there are none."""
     return max((f.action for f in findings), key=_RANK.__getitem__, default="allow")
+
+
+def stronger(a: str, b: str) -> Action:
+    """The stronger of two actions (decisions as recorded); KeyError for a word that is neither."""
+    return a if _RANK[a] >= _RANK[b] else b  # type: ignore[return-value]

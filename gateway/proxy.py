@@ -30,11 +30,13 @@ from gateway.addons.gatekeeper import Gatekeeper, Inspector
 from gateway.admin.server import AdminServer, start_admin
 from gateway.audit.agents import AgentStore
 from gateway.audit.db import default_home
+from gateway.audit.holds import HeldCallStore
 from gateway.audit.pins import DatabasePinStore
 from gateway.audit.writer import AuditWriter, WriterConfig
 from gateway.detect.mcp_pinning import ToolPinStore
 from gateway.engine_link import EngineAttestation, check_engine
 from gateway.errors import GatewayError
+from gateway.holds import Holds
 from gateway.inspection import build_pipeline
 from gateway.metrics import GatewayMetrics
 from gateway.protocols import Limits
@@ -116,13 +118,15 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
         if config.engine is not None or config.check_engine:
             await _record_engine(config, writer, metrics)
         store = AgentStore(writer.database)
+        holds = Holds(HeldCallStore(writer.database), writer, config.policy.gateway.holds)
+        await holds.expire_stale()  # what this instance held before a restart: its flows are gone
         inspector = config.inspector
         if inspector is None and config.policy.detection.enabled:
             inspector = await asyncio.to_thread(build_pipeline, config.policy, writer.database,
                                                 config.pins or DatabasePinStore(writer.database))
         if config.admin_listen is not None:  # before mitmproxy's master, which logs through its own loop
             admin = await asyncio.to_thread(start_admin, config.admin_listen, home=config.state_dir, writer=writer,
-                                            metrics=metrics, password=config.admin_password,
+                                            metrics=metrics, holds=holds, password=config.admin_password,
                                             metrics_token=config.metrics_token)
     except BaseException:
         if store is not None:
@@ -133,7 +137,8 @@ async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], 
     master.options.update(**config.addon_options())
     auth = AgentAuth(store, config.upstream_credential)
     master.addons.add(auth, EgressGuard(config.policy, auth),
-                      Gatekeeper(config.policy, writer, inspector=inspector, limits=Limits(), metrics=metrics))
+                      Gatekeeper(config.policy, writer, inspector=inspector, limits=Limits(), metrics=metrics,
+                                 holds=holds))
     if started is not None:
         master.addons.add(_Running(lambda: started(master)))
     try:

@@ -3,8 +3,9 @@
 Detectors report findings with a severity and a score; this section, not the detector, decides the
 action. The defaults are the safe ones for a document that says nothing: detection is on, high and
 critical findings block, medium ones alert, low and informational ones are recorded only, and a
-detector that fails alerts (``on_error: block`` fails closed instead). Shadow mode turns every block
-into an alert, for rolling detection out without refusing traffic; suppressions silence one rule (for
+detector that fails alerts (``on_error: block`` fails closed instead). Any of them may ``hold`` instead:
+the event waits for a reviewer. Shadow mode turns every block and hold into an alert, for rolling
+detection out without refusing or delaying traffic; suppressions silence one rule (for
 one agent, or all) until a date, and an expired suppression silences nothing.
 
 Rule settings are matched against rule ids (``detect.<detector>.<rule>``) with the policy glob dialect:
@@ -127,7 +128,7 @@ class DetectionSection(_Strict):
     """False: no detector runs and detection adds no findings (the gateway's own rules still apply)."""
 
     shadow: bool = False
-    """Every detector finding that would block only alerts; the finding says what it would have done."""
+    """Every detector finding that would block or hold only alerts; the finding says what it would have done."""
 
     shadow_agents: tuple[Glob, ...] = ()
     """Agents (names or globs) in shadow mode even when ``shadow`` is off: rolling detection out agent by agent."""

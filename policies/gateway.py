@@ -8,7 +8,8 @@ right answer for a document that says nothing; ``policies/dev.yaml`` opens thing
 
 Agents are mapped to profiles by name (the name their API key was issued under); an agent that no
 profile names gets ``default_profile``. Each profile sets, per rule, whether a violation is allowed
-(recorded only), alerted (forwarded and flagged for review) or blocked (refused).
+(recorded only), alerted (forwarded and flagged for review), held (a tool call waits for a reviewer's
+decision: human in the loop) or blocked (refused).
 """
 
 from __future__ import annotations
@@ -36,14 +37,20 @@ __all__ = [
     "AuditSection",
     "GatewayProfile",
     "GatewaySection",
+    "HoldSection",
     "HostRule",
+    "ImmediateAction",
     "RateLimits",
     "RuleActions",
     "ToolRule",
 ]
 
-Action = Literal["allow", "alert", "block"]
-"""allow: record only; alert: forward and flag for review; block: refuse."""
+Action = Literal["allow", "alert", "hold", "block"]
+"""allow: record only; alert: forward and flag for review; hold: wait for a reviewer's approval (up to
+``holds.timeout_s``), then forward or refuse; block: refuse."""
+
+ImmediateAction = Literal["allow", "alert", "block"]
+"""The actions of rules that judge what no reviewer can change by waiting (a size, a rate, where a name resolves)."""
 
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -101,6 +108,9 @@ class ToolRule(_Strict):
     """A JSON Schema (draft 2020-12, ``format`` asserted, local ``$ref`` only) the parsed arguments must satisfy;
     None: any arguments, as long as they are valid JSON."""
 
+    hold: bool = False
+    """Every call waits for a reviewer (``policy.tool_held``): a sensitive sink such as ``send_money``."""
+
     _validator: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -126,9 +136,10 @@ class RateLimits(_Strict):
 
 
 class RuleActions(_Strict):
-    """What to do when a rule is violated; each field is named after its rule id (``policy.<field>``)."""
+    """What to do when a rule is violated; each field is named after its rule id (``policy.<field>``). Only
+    the rules that judge a tool call can hold it."""
 
-    model_not_allowed: Action = "block"
+    model_not_allowed: ImmediateAction = "block"
     """A model request names a model that ``models`` does not list (or names none)."""
 
     tool_not_allowed: Action = "block"
@@ -137,25 +148,28 @@ class RuleActions(_Strict):
     tool_arguments_invalid: Action = "block"
     """A listed tool's arguments are not valid JSON or do not satisfy its schema."""
 
-    tool_offer_not_allowed: Action = "alert"
+    tool_held: Action = "hold"
+    """A call of a tool whose rule says ``hold``; alert instead to try the rules out without waiting."""
+
+    tool_offer_not_allowed: ImmediateAction = "alert"
     """A request offers the model, or an MCP server lists, a tool that ``tools`` does not list. Calls of it are
     judged by ``tool_not_allowed``; offering alone is worth a look, not a refusal."""
 
-    host_not_allowed: Action = "block"
+    host_not_allowed: ImmediateAction = "block"
     """An outbound call goes to a destination that ``hosts`` does not admit, or a name resolves to an internal
     address that no entry lists explicitly."""
 
-    rate_limited: Action = "block"
+    rate_limited: ImmediateAction = "block"
     """The agent is over ``rate``. Under allow or alert the buckets behave exactly as if blocking, so the
     findings show what blocking would have refused."""
 
-    request_too_large: Action = "block"
+    request_too_large: ImmediateAction = "block"
     """The request body is larger than ``max_request_bytes``."""
 
-    response_too_large: Action = "block"
+    response_too_large: ImmediateAction = "block"
     """The response body is larger than ``max_response_bytes``."""
 
-    unparsable_request: Action = "block"
+    unparsable_request: ImmediateAction = "block"
     """A request of a recognised protocol whose body cannot be understood, so no other rule can judge it."""
 
 
@@ -215,8 +229,16 @@ class AuditSection(_Strict):
     """...or after this many seconds with new records, whichever comes first (and at clean shutdown)."""
 
 
+class HoldSection(_Strict):
+    """How held calls wait for a reviewer (the admin UI's approvals queue, or ``modelgate calls approve``)."""
+
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    """How long a held call waits; then it is refused, as a rejection is. Agents' HTTP clients must wait longer
+    (the openai client waits 600 s by default)."""
+
+
 class GatewaySection(_Strict):
-    """Agent profiles, the agent-to-profile map, and the audit log's settings."""
+    """Agent profiles, the agent-to-profile map, the audit log's and the held calls' settings."""
 
     default_profile: str = "default"
     """The profile of agents that no profile names."""
@@ -226,6 +248,9 @@ class GatewaySection(_Strict):
 
     audit: AuditSection = AuditSection()
     """Audit log settings."""
+
+    holds: HoldSection = HoldSection()
+    """Held calls' settings."""
 
     _by_agent: dict[str, GatewayProfile] = PrivateAttr(default_factory=dict)
     _default: GatewayProfile = PrivateAttr(default_factory=lambda: GatewayProfile(name="default"))

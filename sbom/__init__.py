@@ -14,11 +14,13 @@ from sbom.hashing import FileDigest, hash_files
 from sbom.inventory import DEFAULT_IGNORES, ModelFile, ModelTree, check_relative_name, scan_model
 from sbom.modelcard import ModelFacts
 from sbom.roles import Role
+from sbom.summary import BomSummary, summarize_bom
 
 __all__ = [
     "DEFAULT_IGNORES",
     "BomError",
     "BomOptions",
+    "BomSummary",
     "FileDigest",
     "FileFormat",
     "MalformedFileError",
@@ -39,5 +41,6 @@ __all__ = [
     "read_bom",
     "render_bom",
     "scan_model",
+    "summarize_bom",
     "write_bom",
 ]

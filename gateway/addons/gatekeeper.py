@@ -9,7 +9,8 @@ For each flow, in mitmproxy's order:
   gets the error its protocol's client understands (OpenAI, Anthropic, JSON-RPC) and is recorded too.
 - ``responseheaders``: an event stream is passed through as it arrives, through a guard that holds each
   tool call until its arguments are complete and checked (``StreamGuard``; ``McpStreamGuard`` for MCP),
-  so a blocked call never reaches the agent. Other bodies are read whole and judged in ``response``.
+  so a blocked call never reaches the agent. Other bodies are read whole and judged in ``response``, and
+  so is a model's answer that may be held (``gateway.holds``): a live stream cannot wait for a reviewer.
 - ``response``: the answer becomes a ``ResponseEvent``; tool calls in it, MCP results and listings are
   judged; a blocked buffered answer is replaced by an error; the response record is queued (its write
   is retried, never dropped). ``error``: an upstream that failed is recorded as such.
@@ -36,6 +37,7 @@ from gateway.enforce import check_request, check_response, check_tool_call
 from gateway.errors import AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent, ToolCall
 from gateway.findings import Finding, decide
+from gateway.holds import Holds, await_review, may_hold, refuse_held
 from gateway.metrics import GatewayMetrics
 from gateway.protocols import (
     ErrorReply,
@@ -94,9 +96,9 @@ class FlowState:
 class Gatekeeper:
     def __init__(self, policy: Policy, writer: AuditWriter, *, inspector: Inspector | None = None,
                  limiter: RateLimiter | None = None, limits: Limits | None = None,
-                 metrics: GatewayMetrics | None = None) -> None:
+                 metrics: GatewayMetrics | None = None, holds: Holds | None = None) -> None:
         self.policy, self.writer, self.inspector = policy, writer, inspector
-        self.metrics = metrics
+        self.metrics, self.holds = metrics, holds
         self.limiter = limiter or RateLimiter()
         self.limits = limits or Limits()
 
@@ -127,6 +129,8 @@ class Gatekeeper:
                 return
             log.critical("UNRECORDED request %s forwarded (audit fail_closed is off): %s", event.request_id,
                          exc.reason)
+        if decide(findings) == "hold":  # waits for a reviewer; rejected or expired, it is blocked just below
+            findings = state.findings = tuple(await await_review(self.holds, event, findings, stage="request"))
         if decide(findings) == "block":
             blocking = [f for f in findings if f.action == "block"]
             status = _STATUS.get(blocking[0].rule, 403) if len({f.rule for f in blocking}) == 1 else 403
@@ -156,6 +160,8 @@ class Gatekeeper:
             return
         event = state.event
         if event.protocol in _LLM:
+            if may_hold(event, state.profile, self.policy.detection if self.inspector else None):
+                return  # read whole and judged in ``response``, where a held answer can wait
             guard: StreamGuard | McpStreamGuard = guard_stream(event, lambda call: self._stream_check(call, state),
                                                                status=flow.response.status_code, limits=self.limits)
         elif event.protocol == "mcp":
@@ -197,6 +203,9 @@ class Gatekeeper:
             inspected = (self._inspect_response(answer, state) if self.inspector is None  # policy lookups only
                          else await asyncio.to_thread(self._inspect_response, answer, state))
             findings = [*check_response(answer, state.event, state.profile, self.limiter), *inspected]
+            if decide(findings) == "hold":
+                findings = await await_review(self.holds, state.event, findings, stage="response",
+                                              calls=answer.tool_calls)
             if decide(findings) == "block":  # the record keeps the upstream's body: it is the evidence
                 reasons = "; ".join(f.reason for f in findings if f.action == "block")
                 flow.response = _make(error_reply(state.event, 403, f"modelgate blocked the response: {reasons}"))
@@ -257,13 +266,14 @@ class Gatekeeper:
         return findings
 
     def _stream_check(self, call: ToolCall, state: FlowState) -> Verdict:
-        findings = self._tool_findings(call, state)
+        findings = refuse_held(self._tool_findings(call, state), "a live stream cannot wait for a reviewer")
         state.stream_findings += findings
         return _verdict(findings)
 
     def _mcp_check(self, response: ResponseEvent, state: FlowState) -> Verdict:
-        findings = [*check_response(response, state.event, state.profile, self.limiter),
-                    *(self.inspector.on_response(response, state.event) if self.inspector else ())]
+        findings = refuse_held([*check_response(response, state.event, state.profile, self.limiter),
+                                *(self.inspector.on_response(response, state.event) if self.inspector else ())],
+                               "a live stream cannot wait for a reviewer")
         state.stream_findings += findings
         return _verdict(findings)
 

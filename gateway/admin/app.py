@@ -24,9 +24,11 @@ from gateway.admin.login import login, login_form, logout
 from gateway.admin.render import error_page
 from gateway.admin.timeline import session_page
 from gateway.audit.db import AuditDatabase
+from gateway.audit.holds import HeldCallStore
 from gateway.audit.pins import DatabasePinStore
 from gateway.audit.writer import AuditWriter
 from gateway.errors import AuditUnavailable, GatewayError
+from gateway.holds import Holds
 from gateway.metrics import GatewayMetrics
 
 __all__ = ["AdminContext", "admin_app"]
@@ -36,14 +38,17 @@ _STATIC = Path(__file__).resolve().parent / "static"
 
 @dataclass
 class AdminContext:
-    """What the pages read and write: the gateway's own database, writer, pins and counters."""
+    """What the pages read and write: the gateway's own database, writer, pins, held calls and counters."""
 
     db: AuditDatabase
     writer: AuditWriter
     pins: DatabasePinStore
+    held: HeldCallStore
     metrics: GatewayMetrics
     integrity: IntegrityChecker
     credentials: AdminCredentials
+    holds: Holds | None = None
+    """The calls this gateway holds (None: the admin runs beside no proxy), to wake one that was decided."""
     sessions: Sessions = field(default_factory=Sessions)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
@@ -72,11 +77,14 @@ def admin_app(context: AdminContext) -> Starlette:
         Route("/integrity", status_view.integrity_page),
         Route("/integrity/verify", status_view.verify_now, methods=["POST"]),
         Route("/approvals", approvals_view.approvals_page),
+        Route("/approvals/calls/{action:str}", approvals_view.decide_call_form, methods=["POST"]),
         Route("/approvals/{action:str}", approvals_view.decide, methods=["POST"]),
         Route("/metrics", status_view.metrics),
         Route("/api/requests", requests_view.list_api),
         Route("/api/tools", approvals_view.pins_api),
         Route("/api/tools/{action:str}", approvals_view.decide_api, methods=["POST"]),
+        Route("/api/calls", approvals_view.calls_api),
+        Route("/api/calls/{action:str}", approvals_view.decide_call_api, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(

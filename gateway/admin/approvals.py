@@ -1,9 +1,13 @@
-"""Reviewers' decisions on quarantined MCP tools: each one written to the audit log before it takes effect.
+"""Reviewers' decisions on quarantined MCP tools and on held calls: none takes effect before it is in the log.
 
 An approval re-pins the definition the reviewer saw (``seen_digest``); if the server changed the tool
 again meanwhile, the approval is refused rather than applied to a definition nobody reviewed. The
 audit event (``approval.granted`` or ``approval.rejected``) is committed first, so a decision that is
 not in the log never happened: if the log cannot be written, the tool stays as it was.
+
+A held call is decided in the database (the first decision wins, ``gateway.audit.holds``); the gateway
+whose flow waits records the outcome (``hold.approved``, ``hold.rejected``) and only then forwards or
+refuses. When that gateway is this process, ``decide_call`` wakes the flow and waits for the record.
 """
 
 from __future__ import annotations
@@ -11,14 +15,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from gateway.audit.holds import Decision, HeldCall, HeldCallStore
 from gateway.audit.pins import DatabasePinStore, PinReview
 from gateway.audit.writer import AuditWriter
 from gateway.detect.mcp_pinning import ToolPin, approve
-from gateway.errors import DetectionError
+from gateway.errors import AuditUnavailable, DetectionError, GatewayError
+from gateway.holds import Holds
 
-__all__ = ["Reviewer", "approve_tool", "reject_tool"]
+__all__ = ["RECORD_WAIT_S", "Reviewer", "approve_tool", "decide_call", "reject_tool"]
 
 _MAX_NOTE = 500
+RECORD_WAIT_S = 10.0
+"""How long a decision waits for the holding gateway (this process) to record it: a commit, normally."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,26 @@ async def reject_tool(store: DatabasePinStore, writer: AuditWriter, server: str,
     review = await asyncio.to_thread(_pending, store, server, tool, seen_digest)
     await writer.record_event("approval.rejected", data=_details(review, reviewer))
     return await asyncio.to_thread(store.reject, server, tool, review.pin.observed_digest or "")
+
+
+async def decide_call(store: HeldCallStore, holds: Holds | None, hold_id: int, decision: Decision, *,
+                      reviewer: Reviewer) -> tuple[HeldCall, bool]:
+    """Decide a held call; True once this gateway recorded and applied it, False when another process holds it
+    (it does so at its next look). AuditUnavailable when the outcome could not be recorded: the call is refused."""
+    decided = await asyncio.to_thread(store.decide, hold_id, decision, by=f"{reviewer.via} {reviewer.who}",
+                                      note=reviewer.note[:_MAX_NOTE])
+    recorded = holds.wake(hold_id) if holds is not None else None
+    if recorded is None:
+        return decided, False
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(recorded), RECORD_WAIT_S)
+    except TimeoutError:
+        raise AuditUnavailable(f"held call {hold_id} was {decision}, but its record was not committed within "
+                               f"{RECORD_WAIT_S:g}s") from None
+    except GatewayError as exc:
+        raise AuditUnavailable(f"held call {hold_id} was {decision}, but it could not be recorded, so the call is "
+                               f"refused: {exc.reason}") from exc
+    return decided, True
 
 
 def _pending(store: DatabasePinStore, server: str, tool: str, seen_digest: str | None) -> PinReview:

@@ -1,9 +1,9 @@
-"""The dashboard's numbers: requests by decision, findings per rule, blocks and alerts per agent, over time.
+"""The dashboard's numbers: requests by decision, findings per rule, blocks, holds and alerts per agent, over time.
 
 Every figure is counted in the database over an index, and no row reaches Python: requests by decision
 are one count per (decision, bucket) over the decision index (a range count, far cheaper than grouping
 half a million rows by a computed bucket); findings per rule are grouped over the rule table's index,
-blocks and alerts per agent over the (decision, at, agent) index. Those two bucket in SQL
+blocks, holds and alerts per agent over the (decision, at, agent) index. Those two bucket in SQL
 (``julianday`` on SQLite, ``extract(epoch)`` on PostgreSQL).
 """
 
@@ -71,7 +71,12 @@ def dashboard(session: Session, window: str = "24h", *, now: datetime | None = N
     at, rule_at = bucket(RequestIndex.at), bucket(RequestRule.at)
     edges = [*buckets, until]
     decisions = {}
-    for decision in ("allow", "alert", "block"):  # one statement each, a range count per bucket
+    for decision in ("allow", "alert", "hold", "block"):  # one statement each, a range count per bucket
+        seen = select(RequestIndex.id).where(RequestIndex.decision == decision, RequestIndex.at >= since,
+                                             RequestIndex.at < until).limit(1)
+        if session.scalar(seen) is None:  # one index probe spares a decision that never occurs (hold, often)
+            decisions[decision] = [0] * count
+            continue
         counts = [select(func.count()).where(RequestIndex.decision == decision, RequestIndex.at >= edges[i],
                                              RequestIndex.at < edges[i + 1]).scalar_subquery() for i in range(count)]
         decisions[decision] = [int(n) for n in session.execute(select(*counts)).one()]
@@ -80,7 +85,8 @@ def dashboard(session: Session, window: str = "24h", *, now: datetime | None = N
         .where(RequestRule.at >= since, RequestRule.at < until).group_by(RequestRule.rule, rule_at)), count)
     agents = _grouped(session.execute(
         select(RequestIndex.agent, at, func.count())
-        .where(RequestIndex.decision.in_(("alert", "block")), RequestIndex.at >= since, RequestIndex.at < until)
+        .where(RequestIndex.decision.in_(("alert", "hold", "block")), RequestIndex.at >= since,
+               RequestIndex.at < until)
         .group_by(RequestIndex.agent, at)), count)
     return Dashboard(window, since, until, buckets, label, decisions, rules, agents)
 

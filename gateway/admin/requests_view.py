@@ -1,7 +1,8 @@
-"""The request list (filtered, keyset-paged) and one request's detail: findings in place, chain position.
+"""The request list (filtered, keyset-paged both ways) and one request's detail: findings in place, chain position.
 
 A list page is one ``list_requests`` query plus one primary-key lookup of its records' content (for
-the kind, the MCP method and the top detection), so a page costs the same at row 10 and row 1,000,000.
+the kind, the MCP method and the top detection), so a page costs the same at row 10 and row 1,000,000,
+going older (``before``) or back newer (``after``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from gateway.admin.highlight import highlight
 from gateway.admin.render import error_page, page
 from gateway.audit.agents import list_agents
 from gateway.audit.models import Body, Record
-from gateway.audit.query import RequestFilter, list_requests, parse_time, request_detail
+from gateway.audit.query import Page, RequestFilter, list_requests, parse_time, request_detail
 from gateway.errors import AuditError
 
 __all__ = ["FILTERS", "annotate", "detail_page", "filters_of", "kind", "list_api", "list_page", "rank", "subject",
            "top_finding"]
 
 FILTERS = ("agent", "session", "decision", "rule", "tool", "model", "host", "since", "until", "q")
-_ACTIONS = {"allow": 0, "alert": 1, "block": 2}
+_ACTIONS = {"allow": 0, "alert": 1, "hold": 2, "block": 3}
 _SEVERITIES = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _LLM = {"openai.chat": "LLM", "openai.completions": "LLM", "anthropic.messages": "LLM"}
 
@@ -53,30 +54,32 @@ def _int(request: Request, name: str) -> int | None:
     return int(value)
 
 
-def _page_of(request: Request) -> tuple[RequestFilter, dict[str, str], int | None, int]:
+def _page_of(request: Request, session: Session) -> tuple[Page, dict[str, str], bool]:
+    """The page the query string asks for, the filters as given, and whether it is not the newest page."""
     filters, given = filters_of(request)
     limit = min(200, max(1, _int(request, "limit") or 50))
-    return filters, given, _int(request, "before"), limit
+    before, after = _int(request, "before"), _int(request, "after")
+    result = list_requests(session, filters, before=before, after=after, limit=limit)
+    if "limit" in request.query_params:
+        given["limit"] = str(limit)
+    return result, given, before is not None or after is not None
 
 
 def list_page(request: Request) -> HTMLResponse:
     ctx = request.app.state.admin
-    filters, given, before, limit = _page_of(request)
     with ctx.db.sessions() as session:
-        result = list_requests(session, filters, before=before, limit=limit)
+        result, given, paged = _page_of(request, session)
         rows = annotate(session, result.rows)
     agents = [a.name for a in list_agents(ctx.db)]
     older = urlencode(given | {"before": result.next_before}) if result.next_before is not None else None
+    newer = urlencode(given | {"after": result.next_after}) if result.next_after is not None else None
     return page(request, "requests.html", rows=rows, form={k: given.get(k, "") for k in FILTERS}, older=older,
-                newest=urlencode(given),
-                agents=agents, searched=bool(filters.text), paged=before is not None)
+                newer=newer, newest=urlencode(given), agents=agents, searched="q" in given, paged=paged)
 
 
 def list_api(request: Request) -> JSONResponse:
-    ctx = request.app.state.admin
-    filters, _given, before, limit = _page_of(request)
-    with ctx.db.sessions() as session:
-        result = list_requests(session, filters, before=before, limit=limit)
+    with request.app.state.admin.db.sessions() as session:
+        result, _given, _paged = _page_of(request, session)
     return JSONResponse(result.to_json())
 
 

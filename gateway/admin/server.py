@@ -19,9 +19,11 @@ import uvicorn
 from gateway.admin.app import AdminContext, admin_app
 from gateway.admin.auth import AdminCredentials, admin_token
 from gateway.admin.integrity import IntegrityChecker
+from gateway.audit.holds import HeldCallStore
 from gateway.audit.pins import DatabasePinStore
 from gateway.audit.writer import AuditWriter
 from gateway.errors import AdminError
+from gateway.holds import Holds
 from gateway.metrics import GatewayMetrics
 
 __all__ = ["AdminServer", "start_admin"]
@@ -81,8 +83,10 @@ def _bind(listen: tuple[str, int]) -> socket.socket:
 
 
 def start_admin(listen: tuple[str, int], *, home: Path, writer: AuditWriter, metrics: GatewayMetrics,
-                password: str | None = None, metrics_token: str | None = None) -> AdminServer:
-    """Bind ``listen`` and serve the admin UI for ``writer``'s database; AdminError if it cannot."""
+                holds: Holds | None = None, password: str | None = None,
+                metrics_token: str | None = None) -> AdminServer:
+    """Bind ``listen`` and serve the admin UI for ``writer``'s database (and ``holds``, the proxy's held calls,
+    when it runs beside one); AdminError if it cannot."""
     try:
         loopback = ipaddress.ip_address(listen[0]).is_loopback
     except ValueError:
@@ -90,8 +94,9 @@ def start_admin(listen: tuple[str, int], *, home: Path, writer: AuditWriter, met
     if not loopback:
         log.warning("the admin UI listens on %s:%d, beyond this machine: put TLS in front of it", *listen)
     credentials = AdminCredentials(admin_token(home), password, metrics_token)
-    context = AdminContext(writer.database, writer, DatabasePinStore(writer.database), metrics,
-                           IntegrityChecker(writer.database, home), credentials)
+    db = writer.database
+    context = AdminContext(db, writer, DatabasePinStore(db), holds.store if holds else HeldCallStore(db), metrics,
+                           IntegrityChecker(db, home), credentials, holds)
     server = AdminServer(_bind(listen), context)
     server.start()
     log.info("admin UI on %s (token in %s)", server.url, home / "admin-token")

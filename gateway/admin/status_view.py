@@ -15,7 +15,7 @@ from gateway.errors import AuditError, AuditUnavailable
 
 __all__ = ["dashboard_page", "integrity_page", "load_view", "metrics", "models_page", "verify_now"]
 
-_DECISION_CSS = {"allow": "c-allow", "alert": "c-alert", "block": "c-block"}
+_DECISION_CSS = {"allow": "c-allow", "alert": "c-alert", "hold": "c-hold", "block": "c-block"}
 
 
 def _palette(series: dict[str, list[int]]) -> list[Series]:
@@ -35,12 +35,13 @@ def dashboard_page(request: Request) -> HTMLResponse:
                                   label_format=board.label_format),
         "rules": stacked_bars("Requests with a finding, per rule", board.buckets, rules,
                               label_format=board.label_format),
-        "agents": stacked_bars("Blocked and alerted requests, per agent", board.buckets, agents,
+        "agents": stacked_bars("Blocked, held and alerted requests, per agent", board.buckets, agents,
                                label_format=board.label_format),
     }
     return page(request, "dashboard.html", board=board, charts=charts, windows=list(WINDOWS),
                 legends={"decisions": decisions, "rules": rules, "agents": agents},
                 writer=ctx.writer.stats, queue=len([r for r in ctx.pins.quarantined() if not r.rejected]),
+                held=len(ctx.held.pending()),
                 integrity=ctx.integrity.last)
 
 
@@ -59,15 +60,18 @@ _ATTESTATION = {"accepted": False, "authentic": False, "fresh": False, "acceptab
                 "platform": None, "format": None, "provider": None, "measurement": {}, "tcb": {}, "debug": False,
                 "captured_at": None, "verified_at": None, "violations": []}
 _SIGNER = {"kind": "?", "key_id": None, "identity": [], "issuer": None}
+_SBOM = {"name": None, "version": None, "supplier": None, "licenses": [], "architecture": None, "parameters": None,
+         "quantization": None, "formats": [], "files": 0, "serial": None, "spec_version": None, "sha256": None}
 
 
 def load_view(record: dict[str, Any]) -> dict[str, Any]:
     """A model-load record with every field the page shows (older or partial records lack some)."""
     d = record["data"]
-    attestation, signer = d.get("attestation"), d.get("signer")
+    attestation, signer, sbom = d.get("attestation"), d.get("signer"), d.get("sbom")
     return {"id": record["id"], "at": record["at"], "model": d.get("model") or "?", "decision": d.get("decision"),
             "policy": d.get("policy"), "reason": d.get("reason"), "manifest_digest": d.get("manifest_digest"),
-            "files": d.get("files") or {}, "bytes": d.get("bytes") or 0, "sbom": d.get("sbom"),
+            "files": d.get("files") or {}, "bytes": d.get("bytes") or 0,
+            "sbom": _SBOM | sbom if isinstance(sbom, dict) else None,
             "signer": _SIGNER | signer if isinstance(signer, dict) else None,
             "attestation": _ATTESTATION | attestation if isinstance(attestation, dict) else None}
 

@@ -106,6 +106,9 @@ def _story(step: Step) -> list[tuple[str, str]]:
     if step.record["kind"] == "event":
         details = data.get("details") or {}
         subject = " ".join(str(details[k]) for k in ("tool", "server") if details.get(k))
+        if str(data.get("event", "")).startswith("hold."):  # a held call's outcome: which call, decided by whom
+            names = ", ".join(str(c.get("name")) for c in details.get("calls", ())) or "a request"
+            subject = f"held call {details.get('id')} ({names}) by {details.get('decided_by') or 'nobody'}"
         return [("gateway", f"{data.get('event')} {subject}".strip())]
     if step.record["kind"] != "request":
         return [(step.record["kind"], f"record {step.record['id']}")]

@@ -66,7 +66,7 @@ def _filters(agent: str | None, session: str | None, decision: str | None, rule:
 
 _AGENT = typer.Option(None, "--agent")
 _SESSION = typer.Option(None, "--session")
-_DECISION = typer.Option(None, "--decision", help="allow, alert or block.")
+_DECISION = typer.Option(None, "--decision", help="allow, alert, hold or block.")
 _RULE = typer.Option(None, "--rule", help="A rule id with a finding, e.g. policy.tool_not_allowed.")
 _TOOL = typer.Option(None, "--tool", help="A tool called by the agent or proposed by the model.")
 _MODEL = typer.Option(None, "--model")

@@ -10,6 +10,8 @@ shipped Alembic migrations build, upgraded to head when the database is opened.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.audit.models import AuditMeta
 from gateway.errors import AuditError, AuditUnavailable
 
-__all__ = ["AuditDatabase", "Synchronous", "default_home", "default_url", "open_database"]
+__all__ = ["AuditDatabase", "Synchronous", "default_home", "default_url", "guarded_session", "open_database"]
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -83,6 +85,20 @@ def open_database(
         engine.dispose()
         raise AuditError(f"{_shown(target)} is not a modelgate audit database (no database id)")
     return AuditDatabase(engine, sessionmaker(engine, expire_on_commit=False), database_id)
+
+
+@contextmanager
+def guarded_session(db: AuditDatabase, what: str, *,
+                    passing: tuple[type[SQLAlchemyError], ...] = ()) -> Iterator[Session]:
+    """A session of ``db`` whose database errors (but ``passing``) become ``AuditUnavailable("<what> cannot be
+    used: ...")``: state beside the log (pins, held calls) fails closed like the log itself."""
+    try:
+        with db.sessions() as session:
+            yield session
+    except SQLAlchemyError as exc:
+        if isinstance(exc, passing):
+            raise
+        raise AuditUnavailable(f"{what} cannot be used: {_first_line(exc)}") from exc
 
 
 def _create_engine(url: str, synchronous: Synchronous) -> Engine:

@@ -12,12 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from gateway.findings import Action
+from gateway.findings import stronger
 
-__all__ = ["clip", "columns", "fold_response", "request_row", "row_from_columns", "stronger"]
-
-_RANK: dict[str, int] = {"allow": 0, "alert": 1, "block": 2}
-
+__all__ = ["clip", "columns", "fold_response", "request_row", "row_from_columns"]
 
 def clip(text: str | None, limit: int = 256) -> str | None:
     """``text`` as an indexed column can hold it: at most ``limit`` characters, no NUL (PostgreSQL refuses it)."""
@@ -35,10 +32,6 @@ def _bounded(value: int | None, limit: int = 2**63 - 1) -> int | None:
 
 def _status(value: int) -> int | None:
     return value if 0 <= value <= 999 else None
-
-
-def stronger(a: str, b: str) -> Action:
-    return a if _RANK[a] >= _RANK[b] else b  # type: ignore[return-value]
 
 
 def _names(values: Iterable[str | None]) -> list[str]:

@@ -7,9 +7,9 @@ derived index, one row per request, written with the request and completed with 
 the review screens never parse JSON; ``verify`` rebuilds it from the chain and compares.
 
 List screens page newest-first by ``(at, id)``; every filter has an index that starts with its column
-and ends with ``at, id``, so a page is an index range scan whatever the filter. ``mcp_tool_pins`` is
-state, not record: the MCP tools each gateway pinned or quarantined (the decisions on them are events
-in the chain).
+and ends with ``at, id``, so a page is an index range scan whatever the filter. ``mcp_tool_pins`` and
+``held_calls`` are state, not record: the MCP tools each gateway pinned or quarantined, and the calls
+waiting for a reviewer (the decisions on both are events in the chain).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "AuditMeta",
     "Base",
     "Body",
+    "HeldCallRow",
     "PruneAnchor",
     "Record",
     "RequestIndex",
@@ -275,3 +276,44 @@ class ToolPinRow(Base):
     """The observed definition a reviewer rejected: it stays quarantined and leaves the review queue."""
     updated_at: Mapped[timestamp]
     """When the status or the observed definition last changed."""
+
+
+class HeldCallRow(Base):
+    """A tool call (or a request or answer) waiting for a reviewer, on the gateway instance that holds it.
+
+    Not part of the chain: the chain has the held request's record (decision ``hold``) and the event of its
+    outcome, written by the holding gateway before it acts; this is the queue and the decision's hand-over.
+    """
+
+    __tablename__ = "held_calls"
+    __table_args__ = (
+        Index("ix_held_calls_status", "status", "held_at"),
+        Index("ix_held_calls_instance", "instance_id", "status"),
+        Index("ix_held_calls_request_id", "request_id"),
+    )
+
+    id: Mapped[id_pk]
+    """The number reviewers name (``modelgate calls approve ID``)."""
+    request_id: Mapped[str] = mapped_column(String(128))
+    instance_id: Mapped[instance_fk]
+    """The gateway instance whose flow waits: only it releases or refuses the call."""
+    stage: Mapped[str] = mapped_column(String(16))
+    """request (an agent's call, e.g. MCP ``tools/call``, not yet forwarded) or response (a model's answer
+    proposing calls, not yet returned to the agent)."""
+    agent: Mapped[name]
+    session: Mapped[name]
+    protocol: Mapped[str] = mapped_column(String(32))
+    host: Mapped[name]
+    calls: Mapped[str] = mapped_column(Text)
+    """JSON: the held tool calls (name, redacted arguments, MCP server)."""
+    reasons: Mapped[str] = mapped_column(Text)
+    """JSON: the findings that held it (rule, severity, redacted reason)."""
+    status: Mapped[str] = mapped_column(String(16))
+    """pending, approved, rejected or expired."""
+    held_at: Mapped[timestamp]
+    expires_at: Mapped[timestamp]
+    """No decision is taken after this; the holding gateway refuses the call."""
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    """ui, api or cli and who (the admin session, the operator), or the gateway for an expiry."""
+    note: Mapped[str] = mapped_column(Text, default="")

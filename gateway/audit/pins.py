@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.audit.db import AuditDatabase
+from gateway.audit.db import AuditDatabase, guarded_session
 from gateway.audit.models import ToolPinRow
 from gateway.detect.mcp_pinning import ToolPin
 from gateway.errors import AuditUnavailable, DetectionError, ToolNotPinned
@@ -124,16 +124,8 @@ class DatabasePinStore:
 
     # -- internals --------------------------------------------------------------------------------
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with self._db.sessions() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise AuditUnavailable(f"the tool pin store cannot be used: {reason[0] if reason else exc}") from exc
+    def _session(self) -> AbstractContextManager[Session]:
+        return guarded_session(self._db, "the tool pin store", passing=(IntegrityError,))
 
     def _write(self, session: Session, pin: ToolPin) -> None:
         key = pin_key(pin.server, pin.tool)

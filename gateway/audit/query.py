@@ -1,10 +1,12 @@
 """Reading the audit log the way the review screens and the CLI do: pages, details, timelines, stats.
 
-Lists are newest first, ordered by ``(at, id)`` and paged by keyset: the next page is "before this
-id", so page 1000 costs what page 1 does. Each filter has an index that starts with its column and
-ends with ``(at, id)``; the tool and rule filters walk their own tables' indexes in the same order.
-Free text has no index: a page with ``text`` looks at most ``TEXT_WINDOW`` rows (after the other
-filters) and says where it stopped, so a rare word costs a few pages, never one unbounded scan.
+Lists are newest first, ordered by ``(at, id)`` and paged by keyset both ways: the older page is
+"before this id", the newer one "after this id" (walked oldest first from the cursor, shown newest
+first), so page 1000 costs what page 1 does and no page counts or skips rows. Each filter has an index
+that starts with its column and ends with ``(at, id)``; the tool and rule filters walk their own
+tables' indexes in the same order. Free text has no index: a page with ``text`` looks at most
+``TEXT_WINDOW`` rows (after the other filters) and says where it stopped, so a rare word costs a few
+pages, never one unbounded scan.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ EXPORT_COLUMNS = (
     "model", "decision", "request_decision", "response_decision", "status", "latency_us", "tools", "rules",
     "request_size", "response_size", "prompt_tokens", "completion_tokens", "request_body", "response_body",
 )
-_DECISIONS = ("allow", "alert", "block")
+_DECISIONS = ("allow", "alert", "hold", "block")
 _TEXT_COLUMNS = ("host", "path", "model", "agent", "session", "request_id", "tools", "rules")
 _MAX_PAGE = 1000
 TEXT_WINDOW = 20_000
@@ -90,20 +92,24 @@ class RequestFilter:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of requests, and where the next one starts (None: there is no more)."""
+    """One page of requests, newest first, and the cursors of the pages beside it (None: there is none)."""
 
     rows: list[dict[str, Any]]
     next_before: int | None
+    """Pass as ``before`` for the older page."""
+    next_after: int | None = None
+    """Pass as ``after`` for the newer page."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"requests": self.rows, "next_before": self.next_before}
+        return {"requests": self.rows, "next_before": self.next_before, "next_after": self.next_after}
 
 
 def _summary(row: RequestIndex) -> dict[str, Any]:
     return {c: (getattr(row, c).isoformat() if c == "at" else getattr(row, c)) for c in EXPORT_COLUMNS}
 
 
-def _query(filters: RequestFilter, before: int | None, session: Session) -> Select[tuple[RequestIndex]]:
+def _query(filters: RequestFilter, cursor: int | None, newer: bool, session: Session) -> Select[tuple[RequestIndex]]:
+    """The filtered rows on one side of ``cursor``, nearest first: older ones newest first, newer ones oldest first."""
     # The ordering columns are those of the index that the narrowest filter walks.
     at, row_id = RequestIndex.at, RequestIndex.id
     query = select(RequestIndex)
@@ -123,34 +129,52 @@ def _query(filters: RequestFilter, before: int | None, session: Session) -> Sele
         query = query.where(at >= filters.since)
     if filters.until is not None:
         query = query.where(at < filters.until)
-    if before is not None:
-        cursor_at = session.scalar(select(RequestIndex.at).where(RequestIndex.id == before))
+    if cursor is not None:
+        cursor_at = session.scalar(select(RequestIndex.at).where(RequestIndex.id == cursor))
         if cursor_at is None:
-            raise AuditError(f"no request with id {before} to page from")
-        query = query.where(tuple_(at, row_id) < tuple_(cursor_at, before))
-    return query.order_by(at.desc(), row_id.desc())
+            raise AuditError(f"no request with id {cursor} to page from")
+        key, mark = tuple_(at, row_id), tuple_(cursor_at, cursor)
+        query = query.where(key > mark if newer else key < mark)
+    return query.order_by(at.asc(), row_id.asc()) if newer else query.order_by(at.desc(), row_id.desc())
 
 
 def list_requests(session: Session, filters: RequestFilter | None = None, *, before: int | None = None,
-                  limit: int = 50) -> Page:
-    """One page of requests, newest first; pass ``next_before`` as ``before`` for the next page."""
+                  after: int | None = None, limit: int = 50) -> Page:
+    """One page of requests, newest first: the newest, those ``before`` a request id, or those ``after`` one.
+    ``next_before`` and ``next_after`` of the page are the cursors of its older and newer neighbours."""
     if not 1 <= limit <= _MAX_PAGE:
         raise AuditError(f"a page holds 1 to {_MAX_PAGE} rows")
+    if before is not None and after is not None:
+        raise AuditError("page before a request or after one, not both")
     filters = filters or RequestFilter()
-    query = _query(filters, before, session)
+    newer = after is not None
+    cursor = after if newer else before
+    query = _query(filters, cursor, newer, session)
+    ids = query.with_only_columns(RequestIndex.id)
     if not filters.text:
-        rows = [_summary(row) for row in session.scalars(query.limit(limit))]
-        return Page(rows, rows[-1]["id"] if len(rows) == limit else None)
-    window = query.limit(TEXT_WINDOW).subquery()
-    matched = aliased(RequestIndex, window)
-    pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    text = or_(*(getattr(matched, c).ilike(pattern, escape="\\") for c in _TEXT_COLUMNS))
-    rows = [_summary(row) for row in session.scalars(
-        select(matched).where(text).order_by(matched.at.desc(), matched.id.desc()).limit(limit))]
-    if len(rows) == limit:
-        return Page(rows, rows[-1]["id"])
-    # Fewer matches than asked: the next page starts after the window, if the window was full.
-    return Page(rows, session.scalar(query.with_only_columns(RequestIndex.id).offset(TEXT_WINDOW - 1).limit(1)))
+        found = [_summary(row) for row in session.scalars(query.limit(limit + 1))]
+        rows = found[:limit]
+        onward = rows[-1]["id"] if len(found) > limit else None
+    else:
+        window = query.limit(TEXT_WINDOW).subquery()
+        matched = aliased(RequestIndex, window)
+        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        text = or_(*(getattr(matched, c).ilike(pattern, escape="\\") for c in _TEXT_COLUMNS))
+        order = (matched.at.asc(), matched.id.asc()) if newer else (matched.at.desc(), matched.id.desc())
+        found = [_summary(row) for row in session.scalars(select(matched).where(text).order_by(*order)
+                                                           .limit(limit + 1))]
+        rows = found[:limit]
+        if len(found) > limit:  # more matches than asked: go on from the last one shown
+            onward = rows[-1]["id"]
+        else:  # fewer: go on from the window's last row, if any row lies beyond it (the one bounded skip)
+            edge = list(session.scalars(ids.offset(TEXT_WINDOW - 1).limit(2)))
+            onward = edge[0] if len(edge) == 2 else None
+    # Back the way we came: from the row nearest the cursor (a window without a match: its first row).
+    back = None if cursor is None else rows[0]["id"] if rows else session.scalar(ids.limit(1))
+    if newer:
+        rows.reverse()
+        return Page(rows, back, onward)
+    return Page(rows, onward, back)
 
 
 def iter_requests(session: Session, filters: RequestFilter | None = None, *,
@@ -219,7 +243,7 @@ def model_loads(session: Session, *, before: int | None = None, limit: int = 50)
 
 def stats(session: Session, filters: RequestFilter | None = None, *, top: int = 20) -> dict[str, Any]:
     """Counts by decision, agent and rule, and latency percentiles, of the requests ``filters`` select."""
-    matching = _query(filters or RequestFilter(), None, session).order_by(None).subquery()
+    matching = _query(filters or RequestFilter(), None, False, session).order_by(None).subquery()
     total = session.scalar(select(func.count()).select_from(matching)) or 0
 
     def grouped(column: Any, query: Select[Any]) -> dict[str, int]:

@@ -11,7 +11,7 @@ severity into an action with the ``detection`` policy section:
    a score under the rule's ``min_score`` is recorded only (``allow``);
 3. an active suppression for the rule and the agent records it only, and says so; an expired one does
    nothing (time comes from the injectable ``clock``);
-4. shadow mode (all agents, or those in ``shadow_agents``) turns block into alert, and says so.
+4. shadow mode (all agents, or those in ``shadow_agents``) turns block and hold into alert, and says so.
 
 Suppressions come from the policy and from a ``SuppressionStore`` (reviewers add them at run time; the
 in-memory store here, the audit database in production).
@@ -154,10 +154,10 @@ class DetectionPipeline:
                 action = "allow"
                 notes.append(f"suppressed until {suppression.until.isoformat()}: {suppression.reason}")
                 break
-        if action == "block" and (self._policy.shadow or any(glob_matches(g, agent)
-                                                              for g in self._policy.shadow_agents)):
+        if action in ("hold", "block") and (self._policy.shadow or any(glob_matches(g, agent)
+                                                                        for g in self._policy.shadow_agents)):
+            notes.append(f"shadow mode: would {action}")
             action = "alert"
-            notes.append("shadow mode: would block")
         if action == finding.action and not notes:
             return finding
         reason = finding.reason + "".join(f" [{n}]" for n in notes)

@@ -51,6 +51,9 @@ def test_loaded_bytes_are_the_signed_bytes_and_the_record_says_so(signed) -> Non
     assert record["attestation"]["accepted"] and record["attestation"]["simulated"]
     assert record["attestation"]["binding"]["manifest_digest"] == record["manifest_digest"]
     assert record["evidence"]["items"][0]["platform"] == "simulated"
+    sbom = record["sbom"]  # the signed BOM in brief: which model, which licence, which BOM
+    assert sbom["files"] == len(record["files"]) and "safetensors" in sbom["formats"]
+    assert sbom["serial"] == artifact.manifest.bom["serialNumber"] and len(sbom["sha256"]) == 64
 
 
 def test_a_file_rewritten_after_loading_cannot_reach_the_model(signed) -> None:
@@ -71,6 +74,7 @@ def test_tampered_weight_byte_loads_nothing_and_says_why(signed) -> None:
     assert isinstance(caught.value.__cause__, SubjectMismatchError)
     assert caught.value.record.decision == "refused" and caught.value.record.files == {}
     assert caught.value.exit_code == 1
+    assert caught.value.record.sbom is not None  # the signature held: the refusal names the BOM it vouched for
 
 
 def test_pickle_in_the_folder_is_refused(signed) -> None:
@@ -83,8 +87,9 @@ def test_pickle_in_the_folder_is_refused(signed) -> None:
 def test_model_signed_by_an_untrusted_key_is_refused(signed) -> None:
     model, bundle, _ = signed
     stranger = TrustAnchors(keys=(generate_private_key("ecdsa-p256").public_key(),))
-    with pytest.raises(LoadRefused, match="not trusted"):
+    with pytest.raises(LoadRefused, match="not trusted") as caught:
         load_verified(model, bundle, stranger, POLICY, **simulated_tee())
+    assert caught.value.record.sbom is None  # an unverified BOM says nothing
 
 
 def test_an_empty_bundle_is_refused(hf_model: Path) -> None:

@@ -75,7 +75,7 @@ def gateway_stack(folder: Path, policy: str, *, audit_url: str | None = None) ->
     key = add_agent(db, "tester").key
     config = GatewayConfig(policy=load_policy(folder / "policy.yaml"), upstream=server.url,
                            reverse_listen=("127.0.0.1", free_port()), proxy_listen=("127.0.0.1", free_port()),
-                           audit_url=audit_url, home=home)
+                           admin_listen=("127.0.0.1", free_port()), audit_url=audit_url, home=home)
     try:
         with BackgroundGateway(config) as gateway:
             yield Stack(gateway, record, key, db, home)

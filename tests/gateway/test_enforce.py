@@ -61,6 +61,7 @@ VIOLATIONS: dict[str, tuple[dict[str, Any], Provoke]] = {
         {"tools": [{"name": "w", "arguments": WEATHER}]},
         lambda p, rl: check_tool_call(call("w", {"city": 1}), p),
     ),
+    "tool_held": ({"tools": [{"name": "pay", "hold": True}]}, lambda p, rl: check_tool_call(call("pay", {}), p)),
     "tool_offer_not_allowed": (
         {"models": ["*"], "tools": [{"name": "a"}]},
         lambda p, rl: check_request(chat(tools=(ToolSpec(name="b"),)), p, rl),
@@ -89,6 +90,23 @@ def test_every_rule_reports_with_the_profiles_action(rule: str, action: str) -> 
 
 def test_every_rule_has_an_action_and_a_violation_test() -> None:
     assert set(RuleActions.model_fields) == set(VIOLATIONS)
+
+
+@pytest.mark.parametrize("rule", ["tool_not_allowed", "tool_arguments_invalid", "tool_held"])
+def test_the_rules_that_judge_a_tool_call_can_hold_it(rule: str) -> None:
+    fields, provoke = VIOLATIONS[rule]
+    findings = provoke(profile(**fields, actions={rule: "hold"}), RateLimiter())
+    assert rules(findings) == [f"policy.{rule}"] and decide(findings) == "hold"
+
+
+def test_a_held_tool_is_held_only_when_its_call_is_otherwise_valid() -> None:
+    p = profile(tools=[{"name": "w", "arguments": WEATHER, "hold": True}])
+    held = check_tool_call(call("w", {"city": "Paris"}), p)
+    assert rules(held) == ["policy.tool_held"] and held[0].evidence == ('{"city": "Paris"}',)
+    assert "waits for a reviewer" in held[0].reason and held[0].severity == "medium"
+    invalid = check_tool_call(call("w", {"city": 1}), p)
+    assert rules(invalid) == ["policy.tool_arguments_invalid"] and decide(invalid) == "block"
+    assert check_tool_call(call("w", {"city": "Paris"}), profile(tools=[{"name": "w"}])) == ()
 
 
 def test_a_policy_without_a_gateway_section_refuses_everything() -> None:

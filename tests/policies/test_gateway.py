@@ -15,8 +15,10 @@ def test_no_gateway_section_allows_nothing_and_fails_closed(tmp_path: Path) -> N
     section = load("version: 1\n", tmp_path).gateway
     default = section.profile_for("anyone")
     assert (default.name, default.models, default.tools, default.hosts) == ("default", (), (), ())
-    assert set(default.actions.model_dump().values()) == {"block", "alert"}
+    assert set(default.actions.model_dump().values()) == {"block", "alert", "hold"}
     assert default.actions.tool_offer_not_allowed == "alert"  # calls of unlisted tools are blocked anyway
+    assert default.actions.tool_held == "hold"  # only for tools whose rule says so: none here
+    assert section.holds.timeout_s == 120
     assert section.audit.fail_closed is True and section.audit.store_bodies is True
 
 
@@ -27,7 +29,7 @@ def test_shipped_gateway_sections() -> None:
     assert not any(str(h).startswith(("169.254", "100.64", "fc00", "fd")) for h in d.hosts)
     p = prod.profile_for("whoever")
     assert (p.name, p.models, p.tools, p.hosts) == ("default", (), (), ())
-    assert set(p.actions.model_dump().values()) == {"block", "alert"}
+    assert set(p.actions.model_dump().values()) == {"block", "alert", "hold"}
     assert p.rate.requests_per_minute == 120 and prod.audit.fail_closed and dev.audit.fail_closed
 
 
@@ -53,6 +55,18 @@ def test_tool_schemas_are_compiled_once_at_load(tmp_path: Path) -> None:
     with_schema, free = section.profile_for("x").tools
     assert with_schema.validator is not None and free.validator is None
     assert with_schema.validator.is_valid({"city": "Oslo"}) and not with_schema.validator.is_valid({})
+
+
+def test_a_tool_can_be_held_and_tool_rules_can_hold_but_what_waiting_cannot_change_cannot(tmp_path: Path) -> None:
+    section = load("gateway:\n"
+                   "  profiles:\n"
+                   "    - name: default\n"
+                   "      tools: [{name: send_money, hold: true}, {name: search}]\n"
+                   "      actions: {tool_not_allowed: hold, tool_arguments_invalid: hold}\n"
+                   "  holds: {timeout_s: 30}\n", tmp_path).gateway
+    profile = section.profile_for("anyone")
+    assert [t.hold for t in profile.tools] == [True, False] and section.holds.timeout_s == 30
+    assert (profile.actions.tool_not_allowed, profile.actions.tool_arguments_invalid) == ("hold", "hold")
 
 
 def test_the_section_round_trips_through_json() -> None:
@@ -91,6 +105,11 @@ def test_the_section_round_trips_through_json() -> None:
         ("gateway: {profiles: [{name: ''}]}", "name"),
         ("gateway: {audit: {checkpoint_interval_s: 0}}", "checkpoint_interval_s"),
         ("gateway: {audit: {fail_closed: maybe}}", "fail_closed"),
+        ("gateway: {profiles: [{name: p, actions: {rate_limited: hold}}]}", "rate_limited"),
+        ("gateway: {profiles: [{name: p, actions: {host_not_allowed: hold}}]}", "host_not_allowed"),
+        ("gateway: {profiles: [{name: p, tools: [{name: t, hold: maybe}]}]}", "hold"),
+        ("gateway: {holds: {timeout_s: 0}}", "timeout_s"),
+        ("gateway: {holds: {timeout_s: 7200}}", "timeout_s"),
     ],
 )  # fmt: skip
 def test_invalid_gateway_sections_are_refused_with_the_reason(tmp_path: Path, text: str, why: str) -> None:

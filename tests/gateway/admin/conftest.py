@@ -10,9 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from gateway.admin.server import AdminServer, start_admin
+from gateway.audit.holds import HeldCallStore
+from gateway.audit.models import RequestIndex
 from gateway.audit.writer import AuditWriter
+from gateway.events import RequestEvent, ToolCall
+from gateway.findings import Finding
 from gateway.metrics import GatewayMetrics
 from tests.gateway.admin.seed import Seeded, seed
 from tests.gateway.audit.conftest import audit_url, home, pg_schema_url  # noqa: F401 - fixtures used here
@@ -52,6 +57,19 @@ class Admin:
             match = _CSRF.search(client.get("/requests").text)
             assert match is not None and match[1]
             yield client, match[1]
+
+
+def held_call(admin: Admin, request_id: str | None = None) -> int:
+    """A call held by another gateway on this database (the listener has no proxy beside it)."""
+    store = HeldCallStore(admin.writer.database)
+    with admin.writer.database.sessions() as session:
+        known = request_id or session.scalars(select(RequestIndex.request_id).limit(1)).one()
+    event = RequestEvent(request_id=known, agent="billing-bot", session="s-9", protocol="mcp", direction="forward",
+                         method="POST", scheme="https", host="pay.internal", port=443, path="/mcp")
+    call = ToolCall(name="send_money", arguments_raw='{"iban": "DE89370400440532013000", "amount": 900}',
+                    server="pay.internal/mcp")
+    held = Finding(rule="policy.tool_held", action="hold", reason="tool 'send_money' waits for a reviewer")
+    return store.hold(event, "request", [call], [held], instance_id="gateway-b", timeout_s=300).id
 
 
 def start(seeded: Seeded, *, listen: tuple[str, int] = ("127.0.0.1", 0), **options: str) -> Admin:

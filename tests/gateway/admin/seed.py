@@ -150,6 +150,20 @@ def _model_load() -> dict[str, object]:
     }
 
 
+def _refused_load() -> dict[str, object]:
+    """A later load whose signature held but whose weights were altered: the SBOM it vouched for names it."""
+    return {
+        "model": "smollm2-135m-instruct", "policy": "production", "decision": "refused", "at": "2025-01-02T00:00:00",
+        "reason": "model.safetensors: content differs from the signed file", "manifest_digest": None, "files": {},
+        "bytes": 0, "timings": {"signature": 0.01}, "signer": None, "attestation": None, "evidence": None,
+        "sbom": {"name": "smollm2-135m-instruct", "version": "1.0", "supplier": "HuggingFaceTB",
+                 "licenses": ["Apache-2.0"], "architecture": "LlamaForCausalLM", "parameters": "134515008",
+                 "quantization": None, "formats": ["json", "safetensors", "text"], "files": 7,
+                 "serial": "urn:uuid:6f1d2c7e-0b7a-4d36-9d0e-3c1f2a4b5c6d", "spec_version": "1.6",
+                 "sha256": "56" * 32},
+    }
+
+
 def quarantine(url: str, home: Path) -> None:
     """Pin the MCP server's tools, then list ``send_email`` changed: the real detector quarantines it."""
     db = open_database(url, home=home)
@@ -177,6 +191,7 @@ def seed(url: str, home: Path) -> Seeded:
         blocked = asyncio.run(_hijack(writer))
         asyncio.run(_normal(writer))
         asyncio.run(writer.record_model_load(_model_load()))
+        asyncio.run(writer.record_model_load(_refused_load()))
     finally:
         writer.close()
     quarantine(url, home)

@@ -8,8 +8,9 @@ import re
 from sqlalchemy import select
 
 from gateway.admin.approvals_view import word_diff
+from gateway.audit.holds import HeldCallStore
 from gateway.audit.models import Record
-from tests.gateway.admin.conftest import Admin
+from tests.gateway.admin.conftest import Admin, held_call
 from tests.gateway.admin.seed import MCP_SERVER
 
 FORM_DIGEST = re.compile(r'name="digest" value="([0-9a-f]{64})"')
@@ -68,3 +69,35 @@ def test_words_diff_into_kept_removed_and_added() -> None:
     assert word_diff("send a mail now", "send a long mail") == [
         ("same", "send a "), ("ins", "long "), ("same", "mail"), ("del", " now")]
     assert word_diff("", "new") == [("ins", "new")] and word_diff("same", "same") == [("same", "same")]
+
+
+def test_a_held_call_is_shown_with_its_arguments_and_why_and_a_decision_is_handed_to_its_gateway(
+        admin: Admin) -> None:
+    number = held_call(admin)
+    with admin.browser() as (client, csrf):
+        page = client.get("/approvals").text
+        assert "Held calls (1)" in page and "send_money" in page and "DE89370400440532013000" in page
+        assert "the agent sends it" in page and "policy.tool_held" in page and 'href="/requests/' in page
+        assert f'id="held-{number}"' in page and "1</b> calls awaiting" in client.get("/").text
+        done = client.post("/approvals/calls/reject", data={"csrf": csrf, "id": str(number), "note": "fraud"})
+        assert done.status_code == 303
+        assert "the gateway holding it records and applies it within a second" in client.get(
+            done.headers["location"]).text
+        again = client.post("/approvals/calls/approve", data={"csrf": csrf, "id": str(number)})
+        assert again.status_code == 409 and "no longer waiting: rejected by ui session" in again.text
+    held = HeldCallStore(admin.writer.database).get(number)
+    assert (held.status, held.note) == ("rejected", "fraud") and held.decided_by.startswith("ui session ")
+
+
+def test_the_calls_api_lists_and_decides_and_refuses_what_it_cannot(admin: Admin) -> None:
+    number = held_call(admin)
+    with admin.bearer() as api:
+        (listed,) = api.get("/api/calls").json()["held"]
+        assert listed["id"] == number and listed["calls"][0]["name"] == "send_money"
+        answer = api.post("/api/calls/approve", data={"id": str(number), "who": "alice@laptop"}).json()
+        assert answer["ok"] and answer["status"] == "approved" and answer["recorded"] is False
+        assert answer["decided_by"].startswith("api alice@laptop (token from ")
+        assert api.get("/api/calls").json()["held"] == []
+        assert api.post("/api/calls/approve", data={"id": "999"}).json()["error"] == "CallNotHeld"
+        assert api.post("/api/calls/approve", data={"id": "1; DROP"}).status_code == 409
+        assert api.post("/api/calls/forget", data={"id": str(number)}).status_code == 404

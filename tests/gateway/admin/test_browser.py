@@ -2,59 +2,27 @@
 
 The gateway runs on a seeded audit log; each test logs in through the form like a person, uses the
 pages (filters, a detail, a session, an approval, a verification), checks what they show, and saves a
-screenshot of every page under ``$MODELGATE_ARTIFACTS`` (else a temporary folder), which it prints.
-Console errors fail the test: a script or style the CSP blocks shows up there. Nothing is installed
-here: without ``/usr/bin/chromium`` (``make browser``) the tests skip and say so.
+screenshot of every page (``tests.gateway.admin.browser``: where they go, and why the tests skip
+without Debian's chromium).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.proxy import BackgroundGateway, GatewayConfig
 from policies.loader import shipped_policy
+from tests.gateway.admin.browser import Shots, launch, page_fixture, shots_fixture  # noqa: F401 - fixtures
+from tests.gateway.admin.browser import log_in as log_in_to
 from tests.gateway.admin.seed import HIJACK, MCP_SERVER, seed
 from tests.servers import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium chromium-driver, or "
-                "`make browser`) to run the admin UI's browser tests", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (test extra)")
-
-
-class Shots:
-    """Where screenshots go; the path is printed once, whatever pytest captures."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def take(self, page: Page, name: str) -> None:
-        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Shots:
-    base = Path(os.environ["MODELGATE_ARTIFACTS"]) if os.environ.get("MODELGATE_ARTIFACTS") else \
-        tmp_path_factory.mktemp("artifacts")
-    folder = Shots(base / "admin-ui-screenshots")
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\nadmin UI screenshots: {folder.folder}")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -70,32 +38,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backgrou
 
 @pytest.fixture(scope="module")
 def chromium(gateway: tuple[BackgroundGateway, str]) -> Iterator[Browser]:
-    """Started after the gateway: Playwright's sync API keeps an event loop on this thread, and seeding runs one."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+    """Started after the gateway: seeding runs an event loop on this thread, as Playwright's sync API does."""
+    with launch() as browser:
         yield browser
-        browser.close()
-
-
-@pytest.fixture()
-def page(chromium: Browser) -> Iterator[Page]:
-    """A fresh browser profile (no cookie) whose console errors fail the test."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    context.close()
-    assert errors == [], f"the browser console reported errors: {errors}"
 
 
 def log_in(page: Page, gateway: tuple[BackgroundGateway, str], path: str = "/") -> None:
     running, token = gateway
-    page.goto(f"{running.admin_url}{path}")
-    page.fill("#secret", token)
-    page.click("form button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(path) + "$"))
+    log_in_to(page, running.admin_url or "", token, path)
 
 
 def test_without_the_credential_nothing_is_served(chromium: Browser, gateway: tuple[BackgroundGateway, str],

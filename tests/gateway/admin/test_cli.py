@@ -12,7 +12,7 @@ from sqlalchemy import select
 import modelgate.cli
 from gateway.audit.db import open_database
 from gateway.audit.models import Record
-from tests.gateway.admin.conftest import Admin
+from tests.gateway.admin.conftest import Admin, held_call
 from tests.gateway.admin.seed import MCP_SERVER, Seeded
 from tests.servers import free_port
 
@@ -95,3 +95,19 @@ def test_a_wrong_digest_or_a_foreign_token_is_refused(mg: Run, admin: Admin, tmp
     rc, _, err = mg("tools", "approve", MCP_SERVER, "send_email", "--admin-url", admin.url, "--home", other)
     assert rc == 2 and "refused the admin token" in err
     assert admin.queue() == 1
+
+
+def test_calls_list_and_a_decision_straight_to_the_database(mg: Run, admin: Admin) -> None:
+    number = held_call(admin)
+    rc, out, _ = mg("calls", "list", "--audit-db", admin.seeded.url)
+    assert rc == 0 and "send_money" in out and "billing-bot" in out and "waits for a reviewer" in out
+    rc, out, _ = mg("calls", "list", "--audit-db", admin.seeded.url, "--json")
+    assert [h["id"] for h in json.loads(out)["held"]] == [number]
+    rc, out, err = mg("calls", "reject", number, "--admin-url", f"http://127.0.0.1:{free_port()}", "--home",
+                      admin.seeded.home, "--audit-db", admin.seeded.url, "--note", "fraud")
+    assert rc == 0, err
+    assert f"rejected held call {number} (send_money of billing-bot), directly" in out
+    rc, out, _ = mg("calls", "approve", number, "--admin-url", admin.url, "--home", admin.seeded.home, "--json")
+    assert rc == 2 and "no longer waiting: rejected by cli " in json.loads(out)["reason"]
+    rc, out, _ = mg("calls", "list", "--audit-db", admin.seeded.url)
+    assert rc == 0 and "no held calls" in out

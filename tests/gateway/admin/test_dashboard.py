@@ -52,6 +52,17 @@ def test_counts_by_decision_rule_and_agent_land_in_their_hour(session: Session) 
     assert {k: sum(v) for k, v in board.by_agent.items()} == {"agent-a": len(blocks) + len(alerts)}
 
 
+def test_held_requests_are_counted_and_a_decision_absent_from_the_window_costs_no_count(session: Session) -> None:
+    now = T0 + timedelta(hours=29, minutes=30)
+    assert dashboard(session, "24h", now=now).by_decision["hold"] == [0] * 24
+    session.execute(update(RequestIndex).where(RequestIndex.at == T0 + timedelta(hours=20, seconds=90))
+                    .values(decision="hold"))
+    board = dashboard(session, "24h", now=now)
+    assert [i + 6 for i, v in enumerate(board.by_decision["hold"]) if v] == [20] and board.total("hold") == 1
+    assert "agent-a" in board.by_agent and sum(board.by_agent["agent-a"]) == 1 + sum(
+        sum(board.by_decision[d]) for d in ("alert", "block"))
+
+
 def test_the_whole_log_in_a_month_matches_the_stats(session: Session) -> None:
     board = dashboard(session, "30d", now=T0 + timedelta(days=2))
     totals = stats(session)

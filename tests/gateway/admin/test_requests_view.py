@@ -35,6 +35,34 @@ def test_the_list_is_newest_first_and_keyset_paged(reading: Admin) -> None:
     assert len(rows(whole)) == 43 and 'rel="next"' not in whole.text  # the last page links no further
 
 
+def link(page: httpx.Response, rel: str) -> str | None:
+    found = re.search(rf'href="/requests\?([^"]+)" rel="{rel}"', page.text)
+    return found[1].replace("&amp;", "&") if found else None
+
+
+@pytest.mark.parametrize("params", [{}, {"model": "smol-1"}, {"q": "bot"}])
+def test_older_and_newer_links_walk_the_list_both_ways(reading: Admin, params: dict[str, str]) -> None:
+    with html(reading) as client:
+        page = client.get("/requests", params=params | {"limit": 7})
+        assert link(page, "prev") is None and 'id="newest"' not in page.text  # the newest page
+        pages = [rows(page)]
+        while (older := link(page, "next")) is not None:
+            assert "limit=7" in older and all(f"{k}={v}" in older for k, v in params.items())  # filters kept
+            page = client.get(f"/requests?{older}")
+            pages.append(rows(page))
+            assert 'id="newest"' in page.text
+        back = [rows(page)]
+        while (newer := link(page, "prev")) is not None:
+            page = client.get(f"/requests?{newer}")
+            back.append(rows(page))
+    assert back == pages[::-1] and len(pages) > 2 and all(len(p) == 7 for p in pages[:-1])
+    with reading.bearer() as api:
+        first = api.get("/api/requests", params=params | {"limit": 7}).json()
+        second = api.get("/api/requests", params=params | {"limit": 7, "before": first["next_before"]}).json()
+        again = api.get("/api/requests", params=params | {"limit": 7, "after": second["next_after"]}).json()
+    assert first["next_after"] is None and again["requests"] == first["requests"]
+
+
 @pytest.mark.parametrize(("params", "expected"), [
     ({"agent": "research-bot"}, 3),
     ({"session": "sess-hijack"}, 3),
@@ -59,9 +87,10 @@ def test_each_filter_narrows_the_list(reading: Admin, params: dict[str, str], ex
 def test_a_filter_that_does_not_parse_says_why(reading: Admin) -> None:
     with html(reading) as client:
         bad = client.get("/requests", params={"decision": "maybe"})
-        assert bad.status_code == 400 and "decision must be one of allow, alert, block" in bad.text
+        assert bad.status_code == 400 and "decision must be one of allow, alert, hold, block" in bad.text
         assert client.get("/requests", params={"since": "last tuesday"}).status_code == 400
         assert client.get("/requests", params={"before": "1; DROP TABLE"}).status_code == 400
+        assert client.get("/requests", params={"before": "5", "after": "5"}).status_code == 400
     with reading.bearer() as api:
         missing = api.get("/api/requests", params={"before": "99999999"})
         assert missing.status_code == 400 and missing.json()["reason"].startswith("no request with id")

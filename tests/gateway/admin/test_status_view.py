@@ -29,7 +29,13 @@ def test_models_show_provenance_and_a_simulated_attestation_plainly(reading: Adm
     assert "SmolLM2-135M-Instruct-Q8_0.gguf" in page and ">loaded</span>" in page
     assert ">SIMULATED</span>" in page and "(SIMULATED: no hardware root of trust)" in page
     assert "1 files, 145,000,000 bytes" in page and 'data-copy="' + "ef" * 32 + '"' in page
-    assert "launch_digest" in page and "not in the load record" in page
+    assert "launch_digest" in page and "No SBOM in the load record" in page  # the older load
+    refused = page[:page.index("SmolLM2-135M-Instruct-Q8_0.gguf")]  # newest first: the refused load, with its SBOM
+    assert ">refused</span>" in refused and "content differs from the signed file" in refused
+    assert "smollm2-135m-instruct 1.0 · HuggingFaceTB" in refused and "Apache-2.0" in refused
+    assert "LlamaForCausalLM · 134515008 parameters" in refused and "7 listed: json, safetensors, text" in refused
+    assert "urn:uuid:6f1d2c7e-0b7a-4d36-9d0e-3c1f2a4b5c6d</code> · CycloneDX 1.6" in refused
+    assert 'data-copy="' + "56" * 32 + '"' in refused
 
 
 def test_integrity_runs_in_the_background_and_shows_the_checkpoint(reading: Admin) -> None:

@@ -24,7 +24,7 @@ def test_migrations_build_the_schema_the_models_describe(audit_url: str) -> None
             diff = [d for d in compare_metadata(context, Base.metadata)
                     if not (d[0] == "remove_table" and d[1].name == "modelgate_audit_version")]
             assert diff == []
-            assert connection.execute(text("SELECT version_num FROM modelgate_audit_version")).scalar() == "0002"
+            assert connection.execute(text("SELECT version_num FROM modelgate_audit_version")).scalar() == "0003"
         first = db.database_id
     finally:
         db.close()
@@ -33,7 +33,8 @@ def test_migrations_build_the_schema_the_models_describe(audit_url: str) -> None
     again.close()
 
 
-def test_a_database_of_the_first_schema_upgrades_to_the_pin_table_and_keeps_its_rows(audit_url: str) -> None:
+def test_a_database_of_the_first_schema_upgrades_to_the_pin_and_held_call_tables_and_keeps_its_rows(
+        audit_url: str) -> None:
     engine = _create_engine(audit_url, "FULL")
     with engine.begin() as connection:  # the schema as the first release left it
         config = Config()
@@ -48,9 +49,10 @@ def test_a_database_of_the_first_schema_upgrades_to_the_pin_table_and_keeps_its_
     try:
         assert db.database_id == database_id
         with db.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM modelgate_audit_version")).scalar() == "0002"
+            assert connection.execute(text("SELECT version_num FROM modelgate_audit_version")).scalar() == "0003"
             assert connection.execute(text("SELECT name FROM agents")).scalars().all() == ["old-bot"]
             assert connection.execute(text("SELECT count(*) FROM mcp_tool_pins")).scalar() == 0
+            assert connection.execute(text("SELECT count(*) FROM held_calls")).scalar() == 0
     finally:
         db.close()
 

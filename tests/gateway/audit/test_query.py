@@ -58,6 +58,53 @@ def test_newest_first_and_keyset_pages_cover_everything_once(session: Session) -
     assert numbers(list(iter_requests(session, page=4))) == seen
 
 
+def walk(session: Session, filters: RequestFilter, limit: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Every page from the newest to the oldest, then back up through the newer links: both lists of pages."""
+    pages, page = [], list_requests(session, filters, limit=limit)
+    assert page.next_after is None  # nothing is newer than the newest page
+    while True:
+        pages.append(numbers(page.rows))
+        if page.next_before is None:
+            break
+        page = list_requests(session, filters, before=page.next_before, limit=limit)
+    back = [numbers(page.rows)]
+    while page.next_after is not None:
+        page = list_requests(session, filters, after=page.next_after, limit=limit)
+        back.append(numbers(page.rows))
+    return pages, back
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    (RequestFilter(), list(range(N))),
+    (RequestFilter(decision="block"), [n for n in range(N) if n % 7 == 3]),
+    (RequestFilter(tool="search"), [n for n in range(N) if n % 4 == 0]),
+    (RequestFilter(rule="policy.tool_not_allowed"), [n for n in range(N) if n % 7 == 3]),
+    (RequestFilter(session="sess-2"), [n for n in range(N) if n % 3 == 2]),
+])
+def test_pages_go_older_and_back_newer_through_the_same_pages(session: Session, filters: RequestFilter,
+                                                             expected: list[int]) -> None:
+    pages, back = walk(session, filters, limit=4)
+    assert [n for p in pages for n in p] == sorted(expected, reverse=True) and all(len(p) == 4 for p in pages[:-1])
+    assert pages[-1], "an exact last page links no further: no empty page after it"
+    assert back == pages[::-1]
+
+
+def test_free_text_pages_go_both_ways_through_bounded_windows(session: Session,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(query, "TEXT_WINDOW", 4)
+    pages, back = walk(session, RequestFilter(text="req-1"), limit=3)
+    matches = [19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 1]
+    assert [n for p in pages for n in p] == matches and [] in pages  # a window without a match is a page
+    assert [n for p in back[::-1] for n in p] == matches  # windows lie otherwise going up: every match, once
+
+
+def test_a_cursor_is_before_or_after_not_both(session: Session) -> None:
+    newest = list_requests(session, limit=1).rows[0]["id"]
+    with pytest.raises(AuditError, match="not both"):
+        list_requests(session, before=newest, after=newest)
+    assert list_requests(session, after=newest).rows == []
+
+
 @pytest.mark.parametrize(("filters", "expected"), [
     (RequestFilter(decision="block"), [n for n in range(N) if n % 7 == 3]),
     (RequestFilter(decision="alert"), [n for n in range(N) if n % 5 == 1 and n % 7 != 3]),

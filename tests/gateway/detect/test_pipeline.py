@@ -78,6 +78,13 @@ def test_shadow_mode_only_alerts_and_says_what_it_would_have_done() -> None:
     assert finding.action == "alert" and "shadow mode: would block" in finding.reason
 
 
+def test_a_detection_can_hold_and_shadow_mode_turns_the_hold_into_an_alert_too() -> None:
+    held = {"severity_actions": {"high": "hold"}}
+    assert decide(pipeline(Fixed(findings=[("h", "high", 1)]), **held).on_request(request())) == "hold"
+    (finding,) = pipeline(Fixed(findings=[("h", "high", 1)]), shadow=True, **held).on_request(request())
+    assert finding.action == "alert" and "shadow mode: would hold" in finding.reason
+
+
 def test_shadow_agents() -> None:
     p = pipeline(Fixed(findings=[("h", "high", 1)]), shadow_agents=["canary-*"])
     assert decide(p.on_request(request(agent="canary-1"))) == "alert"
