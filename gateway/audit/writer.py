@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.chain import load_head
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
@@ -39,8 +39,9 @@ from gateway.audit.records import (
     request_key,
     response_entry,
 )
+from gateway.audit.sql import WriterConnection
 from gateway.audit.state import AuditState, Head
-from gateway.audit.storage import register_instance, write_entries
+from gateway.audit.storage import RecentRows, register_instance, write_entries
 from gateway.audit.unwritten import keep_unwritten, read_unwritten
 from gateway.audit.verify import start_problems
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
@@ -68,6 +69,9 @@ class WriterConfig:
     """Seconds after which a checkpoint is written if anything was recorded since the last one."""
     commit_timeout_s: float = 5.0
     """How long ``record_request`` waits for its commit before the request is refused."""
+    response_linger_s: float = 0.02
+    """How long responses, which nobody waits for, wait for a request's commit to ride along with (one fsync
+    for both, not one each); a request, or the writer closing, commits them at once."""
     body_cap: int = DEFAULT_BODY_CAP
 
     def __post_init__(self) -> None:
@@ -78,6 +82,8 @@ class WriterConfig:
                 raise AuditError(f"{name} must be at least 1")
         if self.checkpoint_interval_s <= 0 or self.commit_timeout_s <= 0:
             raise AuditError("checkpoint_interval_s and commit_timeout_s must be positive")
+        if self.response_linger_s < 0:
+            raise AuditError("response_linger_s cannot be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,8 @@ class AuditWriter:
 
     def __init__(self, db: AuditDatabase, state: AuditState, config: WriterConfig) -> None:
         self._db, self._state, self._config = db, state, config
+        self._sql = WriterConnection(db)
+        self._recent = RecentRows()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._retry: list[Pending] = []
         self._head: Head | None = None
@@ -257,6 +265,7 @@ class AuditWriter:
         atexit.unregister(self.close)
         self._queue.put(_STOP)
         self._thread.join()
+        self._sql.close()
         self._state.close()
         self._db.close()
         if self._retry:
@@ -298,12 +307,22 @@ class AuditWriter:
             items = [self._queue.get(timeout=timeout)]
         except queue.Empty:
             return []
+        self._drain(items)
+        linger_until = time.monotonic() + self._config.response_linger_s
+        while len(items) < self._config.max_batch and not any(_urgent(item) for item in items):
+            try:  # only responses so far: wait for a request to share their commit
+                items.append(self._queue.get(timeout=max(0.0, linger_until - time.monotonic())))
+            except queue.Empty:
+                break
+            self._drain(items)
+        return items
+
+    def _drain(self, items: list[Any]) -> None:
         while len(items) < self._config.max_batch:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
-                break
-        return items
+                return
 
     def _checkpoint_reason(self, incoming: int, stopping: bool) -> str | None:
         if stopping:
@@ -319,14 +338,17 @@ class AuditWriter:
     def _write(self, items: list[Pending], checkpoint: str | None, stopping: bool) -> None:
         started = time.perf_counter()
         try:
-            with self._db.sessions() as session, session.begin():
-                head = self._head or load_head(session, self._state.instance_id)
-                result = write_entries(session, items, head, state=self._state, checkpoint=checkpoint,
-                                       stopping=stopping, since_checkpoint=self._since_checkpoint)
-        except (OperationalError, InterfaceError, OSError, AuditError) as exc:  # the database, not the records
+            if self._head is None:
+                with self._db.sessions() as session:
+                    self._head = load_head(session, self._state.instance_id)
+            with self._sql.transaction() as cursor:
+                result = write_entries(self._sql, cursor, items, self._head, recent=self._recent, state=self._state,
+                                       checkpoint=checkpoint, stopping=stopping,
+                                       since_checkpoint=self._since_checkpoint)
+        except (*self._sql.unavailable, OSError, AuditError) as exc:  # the database, not the records
             self._failed_write(items, exc)
             return
-        except SQLAlchemyError as exc:  # a record the database refuses: find it, let the others through
+        except self._sql.refused as exc:  # a record the database refuses: find it, let the others through
             self._head = None
             if len(items) > 1:
                 for item in items:
@@ -337,6 +359,7 @@ class AuditWriter:
                 self._refused(items, exc)
             return
         self._head = result.head
+        self._recent.update(result.rows)
         self._commit_seconds.observe(time.perf_counter() - started)
         self._commits += 1
         self._records += len(result.committed)
@@ -385,6 +408,11 @@ class AuditWriter:
         if responses:
             keep_unwritten(self._state.root / _UNWRITTEN, responses)
         settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
+
+
+def _urgent(item: Any) -> bool:
+    """Somebody waits for this record's commit (a request, an event), or the writer is stopping."""
+    return item is _STOP or item.kind != "response"
 
 
 def _built(item: Pending) -> Entry:
