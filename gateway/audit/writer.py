@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.chain import load_head
+from gateway.audit.checkpointer import WAL_AUTOCHECKPOINT_OFF, WalCheckpointer
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
 from gateway.audit.pending import Committed, Pending, Row, settle_all
 from gateway.audit.records import (
@@ -103,7 +104,9 @@ class AuditWriter:
 
     def __init__(self, db: AuditDatabase, state: AuditState, config: WriterConfig) -> None:
         self._db, self._state, self._config = db, state, config
-        self._sql = WriterConnection(db)
+        sqlite = db.engine.dialect.name == "sqlite"
+        self._checkpointer = WalCheckpointer(db) if sqlite else None
+        self._sql = WriterConnection(db, pragmas=(WAL_AUTOCHECKPOINT_OFF,) if sqlite else ())
         self._recent = RecentRows()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._retry: list[Pending] = []
@@ -266,6 +269,8 @@ class AuditWriter:
         self._queue.put(_STOP)
         self._thread.join()
         self._sql.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._state.close()
         self._db.close()
         if self._retry:
