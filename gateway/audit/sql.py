@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.audit.db import AuditDatabase
+from gateway.audit.index import RESPONSE_COLUMNS
 from gateway.audit.models import Body, Record, RequestIndex, RequestRule, RequestTool
 from gateway.audit.pending import Row
 
@@ -41,13 +42,15 @@ class WriterConnection:
         insert = sqlite.insert if self.sqlite else postgresql.insert
         index = RequestIndex.__table__
         self._pragmas = (*_SQLITE_WRITER_PRAGMAS, *pragmas) if self.sqlite else ()
-        self._insert_log = _render(Record.__table__.insert(), rendering, Record.__table__, skip="id")
-        self.insert_index = _render(index.insert(), rendering, index)
-        self.update_index = _render(index.update().where(index.c.id == bindparam("row_id")), rendering, index)
-        self.insert_tool = _render(RequestTool.__table__.insert(), rendering, RequestTool.__table__)
-        self.insert_rule = _render(RequestRule.__table__.insert(), rendering, RequestRule.__table__)
+        self._insert_log = _render(Record.__table__.insert(), rendering, _keys(Record.__table__, skip="id"))
+        self.insert_index = _render(index.insert(), rendering, _keys(index))
+        self.update_index = _render(
+            index.update().where(index.c.id == bindparam("row_id")), rendering, RESPONSE_COLUMNS
+        )
+        self.insert_tool = _render(RequestTool.__table__.insert(), rendering, _keys(RequestTool.__table__))
+        self.insert_rule = _render(RequestRule.__table__.insert(), rendering, _keys(RequestRule.__table__))
         self.insert_body = _render(
-            insert(Body).on_conflict_do_nothing(index_elements=["sha256"]), rendering, Body.__table__
+            insert(Body).on_conflict_do_nothing(index_elements=["sha256"]), rendering, _keys(Body.__table__)
         )
         self._mark = "?" if self.sqlite else "%s"
         self._time: Callable[[Any], Any] = Record.__table__.c.at.type.bind_processor(dialect) or (lambda v: v)
@@ -136,6 +139,9 @@ class WriterConnection:
         self._raw = None
 
 
-def _render(statement: Any, dialect: Any, table: Table, *, skip: str | None = None) -> str:
-    keys = [c.key for c in table.columns if c.key != skip]
-    return str(statement.compile(dialect=dialect, column_keys=keys))
+def _keys(table: Table, *, skip: str | None = None) -> list[str]:
+    return [c.key for c in table.columns if c.key != skip]
+
+
+def _render(statement: Any, dialect: Any, keys: Sequence[str]) -> str:
+    return str(statement.compile(dialect=dialect, column_keys=list(keys)))
