@@ -53,7 +53,8 @@ class WriterConnection:
             insert(Body).on_conflict_do_nothing(index_elements=["sha256"]), rendering, _keys(Body.__table__)
         )
         self._mark = "?" if self.sqlite else "%s"
-        self._time: Callable[[Any], Any] = Record.__table__.c.at.type.bind_processor(dialect) or (lambda v: v)
+        at = Record.__table__.c.at.type.dialect_impl(dialect)  # SQLite: UTCDateTime's naive UTC, then DATETIME's text
+        self._time: Callable[[Any], Any] = at.bind_processor(dialect) or (lambda v: v)
         dbapi = dialect.loaded_dbapi
         self.unavailable: tuple[type[Exception], ...] = (
             dbapi.OperationalError,
