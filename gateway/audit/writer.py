@@ -233,14 +233,15 @@ class AuditWriter:
 
     async def _submit(self, kind: str, build: Callable[[Row | None], Entry], request_id: str | None = None,
                       ) -> Committed:
-        item = Pending(kind, build, request_id, loop=asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        item = Pending(kind, build, request_id, loop=loop)
         self._enqueue(item)
+        timeout = self._config.commit_timeout_s
+        timer = loop.call_later(timeout, _time_out, item.future, timeout)  # lighter than asyncio.wait_for
         try:
-            return await asyncio.wait_for(item.future, self._config.commit_timeout_s)  # type: ignore[arg-type]
-        except TimeoutError:
-            raise AuditUnavailable(
-                f"the audit record was not committed within {self._config.commit_timeout_s:g}s"
-            ) from None
+            return await item.future  # type: ignore[misc]
+        finally:
+            timer.cancel()
 
     def _enqueue(self, item: Pending) -> None:
         if self._closed:
@@ -413,6 +414,11 @@ class AuditWriter:
         if responses:
             keep_unwritten(self._state.root / _UNWRITTEN, responses)
         settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
+
+
+def _time_out(future: asyncio.Future[Committed], timeout: float) -> None:
+    if not future.done():  # the writer finds it settled and leaves it
+        future.set_exception(AuditUnavailable(f"the audit record was not committed within {timeout:g}s"))
 
 
 def _urgent(item: Any) -> bool:
