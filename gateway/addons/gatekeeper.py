@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -109,6 +109,7 @@ class Gatekeeper:
         self.limits = limits or Limits()
         self._off_loop = 0
         """Detector runs under way on worker threads."""
+        self._profiles: dict[tuple[str, str], GatewayProfile] = {}
 
     # -- request -----------------------------------------------------------------------------------
 
@@ -123,9 +124,9 @@ class Gatekeeper:
             flow.response = _make(ErrorReply(401, b'{"error": {"message": "modelgate: no agent"}}'))
             return
         raw = _raw_request(flow)
-        event = normalise_request(raw, request_id=uuid.uuid4().hex, agent=caller.agent.name,
+        event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
-        profile = profile_of(caller.agent, self.policy.gateway)
+        profile = self._profile(caller)
         findings = check_request(event, profile, self.limiter)
         if self.inspector is not None:
             findings += tuple(await self._detect(event.body_size, self.inspector.on_request, event))
@@ -151,8 +152,16 @@ class Gatekeeper:
                 flow.response.headers["retry-after"] = retry
             return
         flow.request.headers[REQUEST_ID_HEADER] = event.request_id
-        if event.protocol in _LLM or event.protocol == "mcp":
-            flow.request.headers.pop("accept-encoding", None)  # guards read event streams as sent: uncompressed
+        if (event.protocol in _LLM or event.protocol == "mcp") and "accept-encoding" in flow.request.headers:
+            del flow.request.headers["accept-encoding"]  # guards read event streams as sent: uncompressed
+
+    def _profile(self, caller: Caller) -> GatewayProfile:
+        """``profile_of``, once per agent name and issued profile (the policy does not change while it runs)."""
+        key = (caller.agent.name, caller.agent.profile)
+        found = self._profiles.get(key)
+        if found is None:
+            found = self._profiles[key] = profile_of(caller.agent, self.policy.gateway)
+        return found
 
     def _answer(self, flow: http.HTTPFlow, state: FlowState, status: int, message: str) -> None:
         state.answered = True
@@ -244,7 +253,7 @@ class Gatekeeper:
         request = flow.request
         raw = RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
                          Headers(request.headers.items(multi=True)))
-        event = normalise_request(raw, request_id=uuid.uuid4().hex, agent=caller.agent.name,
+        event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
         event = event.model_copy(update={"parse_error": message})
         finding = Finding(rule="gateway.refused_by_proxy", action="block", reason=message, severity="medium")
@@ -326,6 +335,11 @@ class Gatekeeper:
 
     def _body(self, body: bytes | None) -> bytes | None:
         return body if self.policy.gateway.audit.store_bodies else None
+
+
+def _request_id() -> str:
+    """32 random hex digits, the length of the uuid4 hex it replaced (a quarter of its cost)."""
+    return os.urandom(16).hex()
 
 
 def _verdict(findings: list[Finding]) -> Verdict:

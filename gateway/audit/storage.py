@@ -186,6 +186,8 @@ def _index(sql: WriterConnection, cursor: Any, entries: Sequence[Entry], ids: Se
 
 def _children(before: Row, after: Row, tools: list[Row], rules: list[Row], *, new: bool) -> None:
     for names, key, out in (("tool_names", "tool", tools), ("rule_names", "rule", rules)):
+        if not after[names]:
+            continue
         added = after[names] if new else sorted(set(after[names]) - set(before[names]))
         out.extend({"request_row_id": after["id"], key: name, "at": after["at"]} for name in added)
 
