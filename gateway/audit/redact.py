@@ -41,7 +41,8 @@ _KEY_PREFIXES: tuple[tuple[bytes, re.Pattern[bytes]], ...] = tuple((prefix, re.c
 ))
 _AWS_KEY = re.compile(rb"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])")
 _AWS_STARTS = (b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"A3T")
-"""What every match of ``_AWS_KEY`` contains: the pattern runs only where one occurs."""
+_AWS_HINT = re.compile(rb"A(?:KIA|SIA|BIA|CCA|3T)")
+"""What every match of ``_AWS_KEY`` starts with (one literal to scan for): the pattern runs only where one occurs."""
 _PRIVATE_KEY_START = b"-----BEGIN "
 # On a short input one search for every literal above is quicker than a find for each (header values and
 # paths are short); on a body it would cost a regular expression's pass per position, as said above.
@@ -77,7 +78,7 @@ def redact_bytes(data: bytes) -> Redacted:
     if len(data) <= _SHORT and not _LOWER_TRIGGER.search(lower) and not _EXACT_TRIGGER.search(data):
         return Redacted(data)  # a header value, a path: no name, scheme or prefix that a secret needs
     spans = [*_named(data, lower), *_schemes(data, lower), *_prefixed(data)]
-    if any(start in data for start in _AWS_STARTS):
+    if _AWS_HINT.search(data):
         spans += [(m.start(), m.end(), _MARK, "aws_key") for m in _AWS_KEY.finditer(data)
                   if _starts_word(data, m.start())]
     if _PRIVATE_KEY_START in data:
