@@ -1,12 +1,14 @@
 """The audit writer: every request is committed before it is forwarded, without a commit per request.
 
 The proxy awaits ``record_request`` on its event loop; a dedicated thread owns the database
-connection, takes everything queued since its last commit, links it into the chain, writes it in one
-transaction and only then releases the waiting requests (group commit: sixteen concurrent requests
-cost about one fsync, not sixteen). If the commit fails, each waiting request gets ``AuditUnavailable``
-at once and the proxy answers 503. Responses are recorded without waiting; a response that cannot be
-written is retried, and one still unwritten at shutdown is kept in the state folder and written at the
-next start: none is dropped.
+connection (``WriterConnection``), takes everything queued since its last commit, links it into the
+chain, writes it in one transaction and only then releases the waiting requests (group commit: sixteen
+concurrent requests cost about one fsync, not sixteen). If the commit fails, each waiting request gets
+``AuditUnavailable`` at once and the proxy answers 503. Responses are recorded without waiting, and
+wait up to ``response_linger_s`` for a request to share its commit (one fsync for both); a response that
+cannot be written is retried, and one still unwritten at shutdown is kept in the state folder and
+written at the next start: none is dropped. On SQLite, WAL checkpoints run on a thread of their own
+(``WalCheckpointer``), so that no commit waits for one.
 """
 
 from __future__ import annotations
