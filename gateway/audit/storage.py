@@ -50,6 +50,9 @@ class RecentRows:
     def get(self, request_id: str) -> Row | None:
         return self._rows.get(request_id)
 
+    def clear(self) -> None:
+        self._rows.clear()
+
     def update(self, rows: Mapping[str, Row]) -> None:
         """Called once a commit returned: what it wrote is what the database holds."""
         for request_id, row in rows.items():

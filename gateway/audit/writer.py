@@ -398,6 +398,7 @@ class AuditWriter:
 
     def _failed_write(self, items: list[Pending], exc: BaseException) -> None:
         self._head = None  # read again from the database: a commit whose outcome is unknown may have landed
+        self._recent.clear()  # and so may the index rows it changed
         self._failed += 1
         reason = _reason(exc)
         if self._failing is None:
