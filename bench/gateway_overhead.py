@@ -1,6 +1,6 @@
 """What the gateway costs a request: req/s and latency direct, through bare mitmproxy, and through modelgate.
 
-    python bench/gateway_overhead.py [--seconds 5] [--dir DIR] [--json]
+    python bench/gateway_overhead.py [--seconds 5] [--rounds 3] [--dir DIR] [--json]
 
 One run, one fast local upstream (a raw asyncio HTTP/1.1 server answering every POST with the same small
 OpenAI chat completion), three ways to reach it, each at concurrency 1 and 16:
@@ -11,9 +11,14 @@ OpenAI chat completion), three ways to reach it, each at concurrency 1 and 16:
 - ``modelgate``: ``modelgate gateway run`` (agent keys, policy, the audit log on SQLite with its default
   durability, ``synchronous=FULL``: each request's record is committed before it is forwarded).
 
+Both proxies run side by side in front of the same upstream, and their runs alternate, ``--rounds`` times
+(each going first in turn), after a warm-up of each: on a machine shared with other work, load that comes
+and goes then falls on both alike. Figures are the median of the rounds.
+
 Targets: modelgate keeps >= 0.8x bare mitmproxy's throughput, and adds <= 1 ms to its p50 at concurrency 1.
 Afterwards every request id the upstream saw must have its audit record, and there must be at least as many
-request records as the load generator got answers: zero missing. Exit 1 if a target is missed or a record is.
+request records as the load generator got answers: zero missing; and no run may have had an error or a
+non-2xx answer. Exit 1 if a target is missed, a record is, or a run failed.
 
 The load generator is ``wrk`` (``apt-get install wrk``), keep-alive connections on one thread: an epoll loop
 in C costs a few percent of a core where a Python client would take a good part of one of this machine's
@@ -31,6 +36,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -181,27 +187,33 @@ def _wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict[str, 
     return result
 
 
-def measure(name: str, url: str, script: Path, seconds: float, servers: dict[str, int]) -> list[dict[str, Any]]:
-    """Warm up, then each concurrency in turn; CPU use of every server process alongside, and the CPU time the
-    proxy (direct: the upstream) spent per request, which other load on the machine disturbs least."""
-    _wrk(url, script, 16, 1)
-    rows = []
-    for concurrency in CONCURRENCY:
-        cpu_before = {role: _cpu_s(pid) for role, pid in servers.items()}
-        run = _wrk(url, script, concurrency, seconds)
-        wall = run["duration_us"] / 1e6
-        cpu = {role: _cpu_s(pid) - cpu_before[role] for role, pid in servers.items()}
-        rows.append({
-            "target": name, "concurrency": concurrency, "requests": run["requests"], "errors": run["errors"],
-            "req_per_s": round(run["requests"] / wall, 1), "p50_ms": run["p50_us"] / 1e3,
-            "p99_ms": run["p99_us"] / 1e3,
-            "cpu_pct": {"wrk": run["wrk_cpu_pct"], **{role: round(s / wall * 100) for role, s in cpu.items()}},
-            "cpu_ms_per_request": round(cpu.get("proxy", cpu["upstream"]) / max(run["requests"], 1) * 1e3, 3),
-        })
-    return rows
+def _run(name: str, url: str, script: Path, concurrency: int, seconds: float,
+         servers: dict[str, int]) -> dict[str, Any]:
+    """One wrk run, with the CPU every server process used meanwhile and the CPU time the proxy (direct: the
+    upstream) spent per request, which other load on the machine disturbs least."""
+    cpu_before = {role: _cpu_s(pid) for role, pid in servers.items()}
+    run = _wrk(url, script, concurrency, seconds)
+    wall = run["duration_us"] / 1e6
+    cpu = {role: _cpu_s(pid) - cpu_before[role] for role, pid in servers.items()}
+    return {
+        "target": name, "concurrency": concurrency, "requests": run["requests"], "errors": run["errors"],
+        "req_per_s": round(run["requests"] / wall, 1), "p50_ms": run["p50_us"] / 1e3, "p99_ms": run["p99_us"] / 1e3,
+        "cpu_pct": {"wrk": run["wrk_cpu_pct"], **{role: round(s / wall * 100) for role, s in cpu.items()}},
+        "cpu_ms_per_request": round(cpu.get("proxy", cpu["upstream"]) / max(run["requests"], 1) * 1e3, 3),
+    }
 
 
-def bench(folder: Path, seconds: float) -> dict[str, Any]:
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one (target, concurrency) as one row: counts summed, figures the median of the rounds."""
+    row = dict(runs[0]) | {"rounds": len(runs), "requests": sum(r["requests"] for r in runs),
+                           "errors": sum(r["errors"] for r in runs)}
+    for key in ("req_per_s", "p50_ms", "p99_ms", "cpu_ms_per_request"):
+        row[key] = statistics.median(r[key] for r in runs)
+    row["cpu_pct"] = {role: round(statistics.median(r["cpu_pct"][role] for r in runs)) for role in row["cpu_pct"]}
+    return row
+
+
+def bench(folder: Path, seconds: float, rounds: int) -> dict[str, Any]:
     from sqlalchemy import select
 
     from gateway.audit.agents import add_agent
@@ -216,28 +228,36 @@ def bench(folder: Path, seconds: float) -> dict[str, Any]:
     script = folder / "post.lua"
     script.write_text(WRK_SCRIPT % (REQUEST, key))
     me = [sys.executable, str(Path(__file__).resolve())]
-    rows: list[dict[str, Any]] = []
-    answered = 0
-    for target in ("direct", "mitmproxy", "modelgate"):
-        up_port, gw_port = _free_port(), _free_port()
-        upstream = f"http://127.0.0.1:{up_port}"
-        with _process([*me, "--role", "upstream", "--port", str(up_port), "--ids", str(ids)], up_port,
-                      folder / "upstream.log") as up:
-            if target == "direct":
-                rows += measure(target, f"{upstream}/v1/chat/completions", script, seconds, {"upstream": up.pid})
-                continue
-            command = [*me, "--role", "mitmproxy", "--port", str(gw_port), "--upstream", upstream, "--state-dir",
-                       str(folder / "bare"), "--policy", str(policy)]
-            if target == "modelgate":
-                command = [sys.executable, "-m", "modelgate", "gateway", "run", "--policy", str(policy),
-                           "--upstream", upstream, "--upstream-key-env", "", "--no-engine-check", "--state-dir",
-                           str(home), "--listen", f"127.0.0.1:{gw_port}", "--proxy-listen", "off"]
-            with _process(command, gw_port, folder / f"{target}.log") as gw:
-                measured = measure(target, f"http://127.0.0.1:{gw_port}/v1/chat/completions", script, seconds,
-                                   {"proxy": gw.pid, "upstream": up.pid})
-            rows += measured
-            if target == "modelgate":
-                answered = sum(r["requests"] - r["errors"] for r in measured)
+    up_port, bare_port, gate_port, admin_port = (_free_port() for _ in range(4))
+    upstream = f"http://127.0.0.1:{up_port}"
+    proxies = {
+        "mitmproxy": [*me, "--role", "mitmproxy", "--port", str(bare_port), "--upstream", upstream, "--state-dir",
+                      str(folder / "bare"), "--policy", str(policy)],
+        "modelgate": [sys.executable, "-m", "modelgate", "gateway", "run", "--policy", str(policy), "--upstream",
+                      upstream, "--upstream-key-env", "", "--no-engine-check", "--state-dir", str(home), "--listen",
+                      f"127.0.0.1:{gate_port}", "--proxy-listen", "off", "--admin-listen", f"127.0.0.1:{admin_port}"],
+    }
+    urls = {"mitmproxy": f"http://127.0.0.1:{bare_port}/v1/chat/completions",
+            "modelgate": f"http://127.0.0.1:{gate_port}/v1/chat/completions"}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    with _process([*me, "--role", "upstream", "--port", str(up_port), "--ids", str(ids)], up_port,
+                  folder / "upstream.log") as up:
+        direct = f"{upstream}/v1/chat/completions"
+        _wrk(direct, script, 16, 1)
+        for concurrency in CONCURRENCY:
+            runs[("direct", concurrency)] = [_run("direct", direct, script, concurrency, seconds, {"upstream": up.pid})]
+        with (_process(proxies["mitmproxy"], bare_port, folder / "mitmproxy.log") as bare,
+              _process(proxies["modelgate"], gate_port, folder / "modelgate.log") as gate):
+            pids = {"mitmproxy": bare.pid, "modelgate": gate.pid}
+            for name in pids:
+                _wrk(urls[name], script, 16, 1)  # warm-up, not counted
+            for n in range(rounds):  # interleaved, each first in turn: the machine's other load hits both alike
+                for concurrency in CONCURRENCY:
+                    for name in (("mitmproxy", "modelgate") if n % 2 == 0 else ("modelgate", "mitmproxy")):
+                        runs.setdefault((name, concurrency), []).append(_run(
+                            name, urls[name], script, concurrency, seconds, {"proxy": pids[name], "upstream": up.pid}))
+    rows = [_median(runs[(name, c)]) for name in ("direct", "mitmproxy", "modelgate") for c in CONCURRENCY]
+    answered = sum(r["requests"] - r["errors"] for r in rows if r["target"] == "modelgate")
     forwarded = set(ids.read_text().split())
     with db.sessions() as session:
         recorded = set(session.scalars(select(Record.request_id).where(Record.kind == "request")))
@@ -249,20 +269,21 @@ def bench(folder: Path, seconds: float) -> dict[str, Any]:
     audit = {"answered_measured": answered, "forwarded": len(forwarded), "recorded": len(recorded),
              "missing": len(forwarded - recorded)}
     return {
-        "seconds": seconds, "cpus": os.cpu_count(), "load_before": load, "results": rows,
+        "seconds": seconds, "rounds": rounds, "cpus": os.cpu_count(), "load_before": load, "results": rows,
         "modelgate_vs_mitmproxy_throughput": throughput,
         "added_p50_ms_c1": {"vs_mitmproxy": added,
                             "vs_direct": round(by[("modelgate", 1)]["p50_ms"] - by[("direct", 1)]["p50_ms"], 3)},
         "audit": audit,
         "targets_met": {"throughput": all(v >= TARGET_THROUGHPUT for v in throughput.values()),
                         "added_p50": added <= TARGET_ADDED_P50_MS,
-                        "zero_missing": audit["missing"] == 0 and audit["recorded"] >= answered},
+                        "zero_missing": audit["missing"] == 0 and audit["recorded"] >= answered,
+                        "no_errors": all(r["errors"] == 0 for r in rows)},
     }
 
 
 def report(result: dict[str, Any]) -> None:
-    print(f"gateway overhead, {result['seconds']:g}s per run, {result['cpus']} CPUs (load average "
-          f"{result['load_before']} before), load generator wrk -t1")
+    print(f"gateway overhead, {result['seconds']:g}s per run, median of {result['rounds']} interleaved rounds, "
+          f"{result['cpus']} CPUs (load average {result['load_before']} before), load generator wrk -t1")
     print(f"{'target':>10} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
           f"{'cpu ms/req':>10}  cpu %")
     for r in result["results"]:
@@ -280,11 +301,14 @@ def report(result: dict[str, Any]) -> None:
     audit = result["audit"]
     print(f"audit: {audit['answered_measured']} answered in the measured runs, {audit['forwarded']} forwarded, "
           f"{audit['recorded']} recorded, {audit['missing']} missing: {'ok' if met['zero_missing'] else 'FAILED'}")
+    if not met["no_errors"]:
+        print("errors: some runs got errors or non-2xx answers; their figures do not measure the gateway")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of each measured run.")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds of mitmproxy and modelgate runs.")
     parser.add_argument("--dir", type=Path, help="Folder for the state and logs (default: a temporary one).")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--role", choices=("upstream", "mitmproxy"), help=argparse.SUPPRESS)
@@ -304,7 +328,7 @@ def main() -> int:
         print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        result = bench(Path(tmp), args.seconds)
+        result = bench(Path(tmp), args.seconds, max(1, args.rounds))
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -89,7 +89,8 @@ class AgentAuth:
         if agent is None:
             return
         for name in ("authorization", "x-api-key"):
-            headers.pop(name, None)
+            if name in headers:  # pop() of an absent header raises and catches inside mitmproxy
+                del headers[name]
         if self.upstream is not None:
             headers[self.upstream.header] = self.upstream.value
         flow.metadata[AGENT] = Caller(agent, "reverse")

@@ -15,19 +15,22 @@ For each flow, in mitmproxy's order:
   judged; a blocked buffered answer is replaced by an error; the response record is queued (its write
   is retried, never dropped). ``error``: an upstream that failed is recorded as such.
 
-Detectors run off the event loop (``asyncio.to_thread``); the stream guard's checks run inline, as the
-stream callback is synchronous, and they are policy lookups and detector passes of microseconds.
+Detectors on a small body run inline, where a thread hop would cost more than they do; a big body's run
+off the event loop (``asyncio.to_thread``), and so does every run while one of those is under way, so the
+loop never waits for a session's lock held by one. The stream guard's checks run inline, as the stream
+callback is synchronous, and they are policy lookups and detector passes of microseconds. A bug in the
+request or response hook answers 500: mitmproxy would log it and let the flow through, unjudged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from mitmproxy import http
 
@@ -67,6 +70,11 @@ REQUEST_ID_HEADER = "x-modelgate-request-id"
 _LLM = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
 _STATUS = {"policy.rate_limited": 429, "policy.unparsable_request": 400, "policy.request_too_large": 413}
 """The status of a refusal for one reason; several reasons, or any other, give 403."""
+INLINE_DETECTION_BYTES = 2048
+"""Bodies up to this size are inspected on the event loop: the detectors took ~0.1 µs a byte of a chat
+request (~110 µs a KiB), a hop to a worker thread and back ~190 µs (measured on the 2-core dev machine)."""
+_BUG = b'{"error": {"message": "modelgate failed on this request and did not forward it", "type": "server_error"}}'
+T = TypeVar("T")
 
 
 class Inspector(Protocol):
@@ -101,10 +109,16 @@ class Gatekeeper:
         self.metrics, self.holds = metrics, holds
         self.limiter = limiter or RateLimiter()
         self.limits = limits or Limits()
+        self._off_loop = 0
+        """Detector runs under way on worker threads."""
+        self._profiles: dict[tuple[str, str], GatewayProfile] = {}
 
     # -- request -----------------------------------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        await self._fail_closed(flow, self._request(flow), "request")
+
+    async def _request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.request.method == "CONNECT":
             return
         caller = flow.metadata.get(AGENT)
@@ -112,12 +126,12 @@ class Gatekeeper:
             flow.response = _make(ErrorReply(401, b'{"error": {"message": "modelgate: no agent"}}'))
             return
         raw = _raw_request(flow)
-        event = normalise_request(raw, request_id=uuid.uuid4().hex, agent=caller.agent.name,
+        event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
-        profile = profile_of(caller.agent, self.policy.gateway)
+        profile = self._profile(caller)
         findings = check_request(event, profile, self.limiter)
         if self.inspector is not None:
-            findings += tuple(await asyncio.to_thread(self.inspector.on_request, event))
+            findings += tuple(await self._detect(event.body_size, self.inspector.on_request, event))
         state = FlowState(event, profile, findings, time.monotonic())
         flow.metadata[STATE] = state
         try:
@@ -142,8 +156,16 @@ class Gatekeeper:
                 flow.response.headers["retry-after"] = retry
             return
         flow.request.headers[REQUEST_ID_HEADER] = event.request_id
-        if event.protocol in _LLM or event.protocol == "mcp":
-            flow.request.headers.pop("accept-encoding", None)  # guards read event streams as sent: uncompressed
+        if (event.protocol in _LLM or event.protocol == "mcp") and "accept-encoding" in flow.request.headers:
+            del flow.request.headers["accept-encoding"]  # guards read event streams as sent: uncompressed
+
+    def _profile(self, caller: Caller) -> GatewayProfile:
+        """``profile_of``, once per agent name and issued profile (the policy does not change while it runs)."""
+        key = (caller.agent.name, caller.agent.profile)
+        found = self._profiles.get(key)
+        if found is None:
+            found = self._profiles[key] = profile_of(caller.agent, self.policy.gateway)
+        return found
 
     def _answer(self, flow: http.HTTPFlow, state: FlowState, status: int, message: str) -> None:
         state.answered = True
@@ -176,6 +198,9 @@ class Gatekeeper:
         flow.response.stream = _streamer(guard)
 
     async def response(self, flow: http.HTTPFlow) -> None:
+        await self._fail_closed(flow, self._response(flow), "response")
+
+    async def _response(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(STATE)
         if not isinstance(state, FlowState) or flow.response is None:
             return
@@ -201,7 +226,7 @@ class Gatekeeper:
             raw = _raw_response(flow.response)
             answer = normalise_response(raw, state.event, limits=self.limits)
             inspected = (self._inspect_response(answer, state) if self.inspector is None  # policy lookups only
-                         else await asyncio.to_thread(self._inspect_response, answer, state))
+                         else await self._detect(len(raw.body), self._inspect_response, answer, state))
             findings = [*check_response(answer, state.event, state.profile, self.limiter), *inspected]
             if decide(findings) == "hold":
                 findings = await await_review(self.holds, state.event, findings, stage="response",
@@ -237,7 +262,7 @@ class Gatekeeper:
         request = flow.request
         raw = RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
                          Headers(request.headers.items(multi=True)))
-        event = normalise_request(raw, request_id=uuid.uuid4().hex, agent=caller.agent.name,
+        event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
         event = event.model_copy(update={"parse_error": message})
         finding = Finding(rule="gateway.refused_by_proxy", action="block", reason=message, severity="medium")
@@ -251,7 +276,30 @@ class Gatekeeper:
         except AuditUnavailable as exc:
             log.critical("refused request %s not recorded: %s", event.request_id, exc.reason)
 
+    async def _fail_closed(self, flow: http.HTTPFlow, hook: Awaitable[None], name: str) -> None:
+        """Run a hook; if our code fails, the agent gets a 500 and nothing is forwarded (or passed back)."""
+        try:
+            await hook
+        except Exception:
+            log.exception("the gatekeeper's %s hook failed on %s %s; answered 500", name, flow.request.method,
+                          flow.request.pretty_url)
+            state = flow.metadata.get(STATE)
+            if isinstance(state, FlowState):
+                state.answered = True
+                if name == "request":
+                    self.limiter.release(state.event.request_id)
+            flow.response = _make(ErrorReply(500, _BUG))
+
     # -- checks ------------------------------------------------------------------------------------
+
+    async def _detect(self, size: int, check: Callable[..., T], *args: object) -> T:
+        if size <= INLINE_DETECTION_BYTES and not self._off_loop:
+            return check(*args)
+        self._off_loop += 1
+        try:
+            return await asyncio.to_thread(check, *args)
+        finally:
+            self._off_loop -= 1
 
     def _tool_findings(self, call: ToolCall, state: FlowState) -> list[Finding]:
         findings = list(check_tool_call(call, state.profile))
@@ -297,6 +345,11 @@ class Gatekeeper:
 
     def _body(self, body: bytes | None) -> bytes | None:
         return body if self.policy.gateway.audit.store_bodies else None
+
+
+def _request_id() -> str:
+    """32 random hex digits, the length of the uuid4 hex it replaced (a quarter of its cost)."""
+    return os.urandom(16).hex()
 
 
 def _verdict(findings: list[Finding]) -> Verdict:

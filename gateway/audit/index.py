@@ -14,7 +14,8 @@ from typing import Any
 
 from gateway.findings import stronger
 
-__all__ = ["clip", "columns", "fold_response", "request_row", "row_from_columns"]
+__all__ = ["RESPONSE_COLUMNS", "clip", "columns", "fold_response", "request_row", "row_from_columns"]
+
 
 def clip(text: str | None, limit: int = 256) -> str | None:
     """``text`` as an indexed column can hold it: at most ``limit`` characters, no NUL (PostgreSQL refuses it)."""
@@ -69,6 +70,12 @@ def request_row(record_id: int, instance_id: str, at: datetime, data: dict[str, 
         "prompt_tokens": None,
         "completion_tokens": None,
     }
+
+
+RESPONSE_COLUMNS = ("decision", "tools", "rules", "response_id", "response_decision", "status", "latency_us",
+                    "response_size", "response_body", "prompt_tokens", "completion_tokens")
+"""The ``audit_requests`` columns ``fold_response`` changes: the only ones a response's update writes, so that
+the indexes on the others (time, agent, session, host, model, request body) are not rewritten."""
 
 
 def fold_response(row: dict[str, Any], record_id: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,16 @@ _KEY_PREFIXES: tuple[tuple[bytes, re.Pattern[bytes]], ...] = tuple((prefix, re.c
     (b"xox", rb"[abposr]-[A-Za-z0-9-]{10,}"), (b"AIza", rb"[0-9A-Za-z_-]{35}"),
 ))
 _AWS_KEY = re.compile(rb"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])")
+_AWS_STARTS = (b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"A3T")
+_AWS_HINT = re.compile(rb"A(?:KIA|SIA|BIA|CCA|3T)")
+"""What every match of ``_AWS_KEY`` starts with (one literal to scan for): the pattern runs only where one occurs."""
+_PRIVATE_KEY_START = b"-----BEGIN "
+# On a short input one search for every literal above is quicker than a find for each (header values and
+# paths are short); on a body it would cost a regular expression's pass per position, as said above.
+_SHORT = 64
+_LOWER_TRIGGER = re.compile(b"|".join(re.escape(t) for t in (*_NAMES, *_SCHEMES)))
+_EXACT_TRIGGER = re.compile(b"|".join(re.escape(t) for t in (*(p for p, _ in _KEY_PREFIXES), *_AWS_STARTS,
+                                                              _PRIVATE_KEY_START)))
 _PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
                           rb"(?s:.*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)")
 _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -64,9 +74,15 @@ class Redacted:
 
 def redact_bytes(data: bytes) -> Redacted:
     """``data`` with every secret replaced; a second pass finds nothing more."""
-    spans = [*_named(data), *_schemes(data), *_prefixed(data)]
-    spans += [(m.start(), m.end(), _MARK, "aws_key") for m in _AWS_KEY.finditer(data) if _starts_word(data, m.start())]
-    spans += [(m.start(), m.end(), b"[REDACTED PRIVATE KEY]", "private_key") for m in _PRIVATE_KEY.finditer(data)]
+    lower = data.lower()
+    if len(data) <= _SHORT and not _LOWER_TRIGGER.search(lower) and not _EXACT_TRIGGER.search(data):
+        return Redacted(data)  # a header value, a path: no name, scheme or prefix that a secret needs
+    spans = [*_named(data, lower), *_schemes(data, lower), *_prefixed(data)]
+    if _AWS_HINT.search(data):
+        spans += [(m.start(), m.end(), _MARK, "aws_key") for m in _AWS_KEY.finditer(data)
+                  if _starts_word(data, m.start())]
+    if _PRIVATE_KEY_START in data:
+        spans += [(m.start(), m.end(), b"[REDACTED PRIVATE KEY]", "private_key") for m in _PRIVATE_KEY.finditer(data)]
     if not spans:
         return Redacted(data)
     spans.sort(key=lambda span: (span[0], -span[1]))
@@ -82,22 +98,16 @@ def redact_bytes(data: bytes) -> Redacted:
     return Redacted(b"".join(out), dict(counts))
 
 
-def _occurrences(haystack: bytes, needle: bytes) -> Iterator[int]:
-    at = haystack.find(needle)
-    while at != -1:
-        yield at
-        at = haystack.find(needle, at + 1)
-
-
 def _starts_word(data: bytes, at: int) -> bool:
     return at == 0 or data[at - 1] not in _ALNUM
 
 
-def _named(data: bytes) -> Iterator[Span]:
-    lower = data.lower()
+def _named(data: bytes, lower: bytes) -> Iterator[Span]:
     for name in _NAMES:
-        for at in _occurrences(lower, name):
+        at = lower.find(name)
+        while at != -1:
             end = at + len(name)
+            at = lower.find(name, at + 1)
             if match := _JSON_VALUE.match(data, end):
                 if match[1] != _QUOTED_MARK:
                     yield match.start(1), match.end(1), _QUOTED_MARK, "json_secret"
@@ -105,20 +115,23 @@ def _named(data: bytes) -> Iterator[Span]:
                 yield match.start(1), match.end(1), _MARK, "assignment"
 
 
-def _schemes(data: bytes) -> Iterator[Span]:
-    lower = data.lower()
+def _schemes(data: bytes, lower: bytes) -> Iterator[Span]:
     for scheme in _SCHEMES:
-        for at in _occurrences(lower, scheme):
+        at = lower.find(scheme)
+        while at != -1:
             end = at + len(scheme)
             if _starts_word(data, at) and (match := _CREDENTIAL.match(data, end)):
                 yield at, match.end(), data[at:end] + b" " + _MARK, "bearer"
+            at = lower.find(scheme, at + 1)
 
 
 def _prefixed(data: bytes) -> Iterator[Span]:
     for prefix, rest in _KEY_PREFIXES:
-        for at in _occurrences(data, prefix):
+        at = data.find(prefix)
+        while at != -1:
             if _starts_word(data, at) and (match := rest.match(data, at + len(prefix))):
                 yield at, match.end(), _MARK, "api_key"
+            at = data.find(prefix, at + 1)
 
 
 def redact_text(text: str) -> tuple[str, dict[str, int]]:
@@ -140,6 +153,7 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> tuple[list[list[str]],
             out.append([name, kept])
             continue
         redacted, found = redact_text(value)
-        counts.update(found)
+        if found:
+            counts.update(found)
         out.append([name, redacted])
     return out, {k: v for k, v in counts.items() if v}

@@ -1,12 +1,14 @@
 """The audit writer: every request is committed before it is forwarded, without a commit per request.
 
 The proxy awaits ``record_request`` on its event loop; a dedicated thread owns the database
-connection, takes everything queued since its last commit, links it into the chain, writes it in one
-transaction and only then releases the waiting requests (group commit: sixteen concurrent requests
-cost about one fsync, not sixteen). If the commit fails, each waiting request gets ``AuditUnavailable``
-at once and the proxy answers 503. Responses are recorded without waiting; a response that cannot be
-written is retried, and one still unwritten at shutdown is kept in the state folder and written at the
-next start: none is dropped.
+connection (``WriterConnection``), takes everything queued since its last commit, links it into the
+chain, writes it in one transaction and only then releases the waiting requests (group commit: sixteen
+concurrent requests cost about one fsync, not sixteen). If the commit fails, each waiting request gets
+``AuditUnavailable`` at once and the proxy answers 503. Responses are recorded without waiting, and
+wait up to ``response_linger_s`` for a request to share its commit (one fsync for both); a response that
+cannot be written is retried, and one still unwritten at shutdown is kept in the state folder and
+written at the next start: none is dropped. On SQLite, WAL checkpoints run on a thread of their own
+(``WalCheckpointer``), so that no commit waits for one.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.chain import load_head
+from gateway.audit.checkpointer import WAL_AUTOCHECKPOINT_OFF, WalCheckpointer
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
 from gateway.audit.pending import Committed, Pending, Row, settle_all
 from gateway.audit.records import (
@@ -39,8 +42,9 @@ from gateway.audit.records import (
     request_key,
     response_entry,
 )
+from gateway.audit.sql import WriterConnection
 from gateway.audit.state import AuditState, Head
-from gateway.audit.storage import register_instance, write_entries
+from gateway.audit.storage import RecentRows, register_instance, write_entries
 from gateway.audit.unwritten import keep_unwritten, read_unwritten
 from gateway.audit.verify import start_problems
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
@@ -68,6 +72,9 @@ class WriterConfig:
     """Seconds after which a checkpoint is written if anything was recorded since the last one."""
     commit_timeout_s: float = 5.0
     """How long ``record_request`` waits for its commit before the request is refused."""
+    response_linger_s: float = 0.02
+    """How long responses, which nobody waits for, wait for a request's commit to ride along with (one fsync
+    for both, not one each); a request, or the writer closing, commits them at once."""
     body_cap: int = DEFAULT_BODY_CAP
 
     def __post_init__(self) -> None:
@@ -78,6 +85,8 @@ class WriterConfig:
                 raise AuditError(f"{name} must be at least 1")
         if self.checkpoint_interval_s <= 0 or self.commit_timeout_s <= 0:
             raise AuditError("checkpoint_interval_s and commit_timeout_s must be positive")
+        if self.response_linger_s < 0:
+            raise AuditError("response_linger_s cannot be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,10 @@ class AuditWriter:
 
     def __init__(self, db: AuditDatabase, state: AuditState, config: WriterConfig) -> None:
         self._db, self._state, self._config = db, state, config
+        sqlite = db.engine.dialect.name == "sqlite"
+        self._checkpointer = WalCheckpointer(db) if sqlite else None
+        self._sql = WriterConnection(db, pragmas=(WAL_AUTOCHECKPOINT_OFF,) if sqlite else ())
+        self._recent = RecentRows()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._retry: list[Pending] = []
         self._head: Head | None = None
@@ -222,14 +235,15 @@ class AuditWriter:
 
     async def _submit(self, kind: str, build: Callable[[Row | None], Entry], request_id: str | None = None,
                       ) -> Committed:
-        item = Pending(kind, build, request_id, loop=asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        item = Pending(kind, build, request_id, loop=loop)
         self._enqueue(item)
+        timeout = self._config.commit_timeout_s
+        timer = loop.call_later(timeout, _time_out, item.future, timeout)  # lighter than asyncio.wait_for
         try:
-            return await asyncio.wait_for(item.future, self._config.commit_timeout_s)  # type: ignore[arg-type]
-        except TimeoutError:
-            raise AuditUnavailable(
-                f"the audit record was not committed within {self._config.commit_timeout_s:g}s"
-            ) from None
+            return await item.future  # type: ignore[misc]
+        finally:
+            timer.cancel()
 
     def _enqueue(self, item: Pending) -> None:
         if self._closed:
@@ -257,6 +271,9 @@ class AuditWriter:
         atexit.unregister(self.close)
         self._queue.put(_STOP)
         self._thread.join()
+        self._sql.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._state.close()
         self._db.close()
         if self._retry:
@@ -298,12 +315,22 @@ class AuditWriter:
             items = [self._queue.get(timeout=timeout)]
         except queue.Empty:
             return []
+        self._drain(items)
+        linger_until = time.monotonic() + self._config.response_linger_s
+        while len(items) < self._config.max_batch and not any(_urgent(item) for item in items):
+            try:  # only responses so far: wait for a request to share their commit
+                items.append(self._queue.get(timeout=max(0.0, linger_until - time.monotonic())))
+            except queue.Empty:
+                break
+            self._drain(items)
+        return items
+
+    def _drain(self, items: list[Any]) -> None:
         while len(items) < self._config.max_batch:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
-                break
-        return items
+                return
 
     def _checkpoint_reason(self, incoming: int, stopping: bool) -> str | None:
         if stopping:
@@ -319,14 +346,17 @@ class AuditWriter:
     def _write(self, items: list[Pending], checkpoint: str | None, stopping: bool) -> None:
         started = time.perf_counter()
         try:
-            with self._db.sessions() as session, session.begin():
-                head = self._head or load_head(session, self._state.instance_id)
-                result = write_entries(session, items, head, state=self._state, checkpoint=checkpoint,
-                                       stopping=stopping, since_checkpoint=self._since_checkpoint)
-        except (OperationalError, InterfaceError, OSError, AuditError) as exc:  # the database, not the records
+            if self._head is None:
+                with self._db.sessions() as session:
+                    self._head = load_head(session, self._state.instance_id)
+            with self._sql.transaction() as cursor:
+                result = write_entries(self._sql, cursor, items, self._head, recent=self._recent, state=self._state,
+                                       checkpoint=checkpoint, stopping=stopping,
+                                       since_checkpoint=self._since_checkpoint)
+        except (*self._sql.unavailable, OSError, AuditError) as exc:  # the database, not the records
             self._failed_write(items, exc)
             return
-        except SQLAlchemyError as exc:  # a record the database refuses: find it, let the others through
+        except self._sql.refused as exc:  # a record the database refuses: find it, let the others through
             self._head = None
             if len(items) > 1:
                 for item in items:
@@ -337,6 +367,7 @@ class AuditWriter:
                 self._refused(items, exc)
             return
         self._head = result.head
+        self._recent.update(result.rows)
         self._commit_seconds.observe(time.perf_counter() - started)
         self._commits += 1
         self._records += len(result.committed)
@@ -367,6 +398,7 @@ class AuditWriter:
 
     def _failed_write(self, items: list[Pending], exc: BaseException) -> None:
         self._head = None  # read again from the database: a commit whose outcome is unknown may have landed
+        self._recent.clear()  # and so may the index rows it changed
         self._failed += 1
         reason = _reason(exc)
         if self._failing is None:
@@ -385,6 +417,16 @@ class AuditWriter:
         if responses:
             keep_unwritten(self._state.root / _UNWRITTEN, responses)
         settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
+
+
+def _time_out(future: asyncio.Future[Committed], timeout: float) -> None:
+    if not future.done():  # the writer finds it settled and leaves it
+        future.set_exception(AuditUnavailable(f"the audit record was not committed within {timeout:g}s"))
+
+
+def _urgent(item: Any) -> bool:
+    """Somebody waits for this record's commit (a request, an event), or the writer is stopping."""
+    return item is _STOP or item.kind != "response"
 
 
 def _built(item: Pending) -> Entry:

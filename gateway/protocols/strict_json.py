@@ -44,14 +44,17 @@ def loads(text: str | bytes, *, max_depth: int = 64) -> Any:
     if isinstance(text, bytes):
         text = decode_utf8(text)
     try:
-        value = json.loads(text, object_pairs_hook=_unique, parse_constant=_constant, parse_float=_finite)
+        if text.startswith("\ufeff"):  # as json.loads says it; the decoder alone would not say why
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise ProtocolError(f"JSON nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # from the hooks, or an integer beyond sys.get_int_max_str_digits()
         raise ProtocolError(f"invalid JSON: {exc}") from None
-    if _depth(text, max_depth) > max_depth:
+    # Nesting cannot exceed the number of opening brackets: most bodies have too few to need the scan.
+    if text.count("[") + text.count("{") > max_depth and _depth(text, max_depth) > max_depth:
         raise ProtocolError(f"JSON nested deeper than {max_depth} levels")
     if _SURROGATE_ESCAPE.search(text):
         try:
@@ -96,3 +99,7 @@ def _finite(literal: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"number {literal[:40]} overflows to infinity")
     return number
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_constant, parse_float=_finite)
+"""One decoder for every body: ``json.loads`` with hooks builds a new one each call."""

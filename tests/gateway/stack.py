@@ -14,6 +14,7 @@ from pathlib import Path
 import openai
 from sqlalchemy import select
 
+from gateway.addons.gatekeeper import Inspector
 from gateway.audit.agents import add_agent
 from gateway.audit.db import AuditDatabase, open_database
 from gateway.audit.models import Record, RequestIndex
@@ -65,8 +66,10 @@ class Stack:
 
 
 @contextmanager
-def gateway_stack(folder: Path, policy: str, *, audit_url: str | None = None) -> Iterator[Stack]:
-    """The scripted upstream and a gateway in front of it (both listeners), with one agent, ``tester``."""
+def gateway_stack(folder: Path, policy: str, *, audit_url: str | None = None,
+                  inspector: Inspector | None = None) -> Iterator[Stack]:
+    """The scripted upstream and a gateway in front of it (both listeners), with one agent, ``tester``
+    (``inspector``: in place of the policy's detection pipeline)."""
     (folder / "policy.yaml").write_text(policy)
     record = Upstream()
     server = BackgroundServer(upstream_app(record))
@@ -75,7 +78,8 @@ def gateway_stack(folder: Path, policy: str, *, audit_url: str | None = None) ->
     key = add_agent(db, "tester").key
     config = GatewayConfig(policy=load_policy(folder / "policy.yaml"), upstream=server.url,
                            reverse_listen=("127.0.0.1", free_port()), proxy_listen=("127.0.0.1", free_port()),
-                           admin_listen=("127.0.0.1", free_port()), audit_url=audit_url, home=home)
+                           admin_listen=("127.0.0.1", free_port()), audit_url=audit_url, home=home,
+                           inspector=inspector)
     try:
         with BackgroundGateway(config) as gateway:
             yield Stack(gateway, record, key, db, home)

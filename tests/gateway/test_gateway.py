@@ -18,6 +18,8 @@ import pytest
 
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
+from gateway.events import RequestEvent, ResponseEvent, ToolCall
+from gateway.findings import Finding
 from tests.gateway.postgres import database_url
 from tests.gateway.stack import Stack, gateway_stack
 
@@ -166,3 +168,33 @@ def test_on_postgresql_chat_and_a_blocked_tool_are_recorded_and_the_log_verifies
             {r.request_id for r in rows}
         report = verify_audit(stack.db, state=AuditState.open(stack.home))
     assert report.requests == 3
+
+
+class _Broken:
+    """A detection pipeline with a bug in one hook: the gatekeeper's own code raising, as far as it can tell."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def on_request(self, event: RequestEvent) -> list[Finding]:
+        if self.stage == "request":
+            raise RuntimeError("a bug")
+        return []
+
+    def on_response(self, event: ResponseEvent, request: RequestEvent) -> list[Finding]:
+        raise RuntimeError("a bug")
+
+    def on_tool_call(self, call: ToolCall, request: RequestEvent) -> list[Finding]:
+        return []
+
+
+@pytest.mark.parametrize("stage", ["request", "response"])
+def test_a_bug_in_a_hook_answers_500_and_nothing_unjudged_passes(tmp_path: Path, stage: str) -> None:
+    with gateway_stack(tmp_path, POLICY, inspector=_Broken(stage)) as stack, stack.openai() as client:
+        with pytest.raises(openai.InternalServerError, match="modelgate failed on this request") as failed:
+            client.chat.completions.create(model="stub-1", messages=HELLO)
+        assert failed.value.status_code == 500
+        if stage == "request":
+            assert stack.upstream.seen == []  # judged neither way: not forwarded
+        else:  # the upstream answered, but its unjudged answer never reached the agent
+            assert {r.request_id for r in stack.records("request")} == set(stack.upstream.ids())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.audit.index import clip, columns, fold_response, request_row, row_from_columns
+from gateway.audit.index import RESPONSE_COLUMNS, clip, columns, fold_response, request_row, row_from_columns
 from gateway.audit.records import request_entry, response_entry
 from gateway.events import ToolCall
 from gateway.findings import Finding
@@ -37,3 +37,14 @@ def test_indexed_text_fits_its_column() -> None:
         rule="r" * 400, action="alert", reason="")], at=AT)
     row = request_row(1, "inst", AT, long.data)
     assert len(row["session"]) == 256 and len(row["host"]) == 256 and row["rule_names"] == ["r" * 256]
+
+
+def test_a_response_changes_only_the_columns_its_update_writes() -> None:
+    request = request_entry(request_event(1, tool_call=ToolCall(name="fs.read")), [ALERT], at=AT, body=b"{}")
+    before = columns(request_row(10, "inst", AT, request.data))
+    response = response_entry(response_event(1, tool_calls=(ToolCall(name="shell"),)), [BLOCK], at=AT,
+                              latency_us=5, body=b"answer")
+    after = columns(fold_response(request_row(10, "inst", AT, request.data), 11, response.data))
+    changed = {key for key in after if after[key] != before[key]}
+    assert changed and changed <= set(RESPONSE_COLUMNS)
+    assert {key for key in before if key not in RESPONSE_COLUMNS} == set(after) - set(RESPONSE_COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,35 @@ def test_a_repeated_request_id_fails_alone(audit_url: str, home: Path) -> None:
     assert isinstance(outcomes[0], AuditUnavailable) and "recorded already" in outcomes[0].reason
     assert sum(isinstance(o, AuditUnavailable) for o in outcomes[1:]) == 1
     assert sorted(r.request_id for r in records(audit_url, "request")) == ["req-1", "req-2"]
+
+
+def test_sqlite_checkpoints_keep_the_database_file_current_while_the_writer_runs(tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "audit.db"
+    writer = AuditWriter.open(f"sqlite:///{path}", home=home)
+    before = path.stat().st_size
+    fill(writer, 200)  # a few thousand pages of log: commits never copy them back themselves
+    deadline = time.monotonic() + 10
+    while path.stat().st_size <= before:  # only a checkpoint writes the database file in WAL mode
+        assert time.monotonic() < deadline, "no checkpoint ran while the writer was open"
+        time.sleep(0.05)
+    writer.close()
+    assert len(records(f"sqlite:///{path}", "request")) == 200
+
+
+def test_a_record_that_cannot_be_built_fails_alone(audit_url: str, home: Path) -> None:
+    writer = AuditWriter.open(audit_url, home=home)
+    unbuildable = ALERT.model_copy(update={"score": float("nan")})  # no canonical JSON for NaN
+
+    async def run() -> list[object]:
+        return await asyncio.gather(writer.record_request(request_event(1)),
+                                    writer.record_request(request_event(2), [unbuildable]),
+                                    writer.record_request(request_event(3)), return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    writer.close()
+    assert isinstance(outcomes[1], AuditUnavailable) and "cannot be recorded" in outcomes[1].reason
+    assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
+    assert sorted(r.request_id for r in records(audit_url, "request")) == ["req-1", "req-3"]
 
 
 _POISON = {
