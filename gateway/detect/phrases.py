@@ -218,11 +218,17 @@ SEND_DATA = [
 ]
 
 STEALTH = [
-    _rule("stealth", 0.6, "without discreetly covertly surreptitiously undetected unnoticed stealthily clandestinely",
+    _rule("stealth", 0.6,
+          "without discreetly covertly surreptitiously undetected unnoticed stealthily clandestinely secretly",
           r"\bwithout (?:being )?(?:detect\w*|notic\w*|alert\w*|trac\w*|leaving (?:any |a )?(?:trace|evidence|"
           r"record)s?|(?:the )?(?:user|owner|admin\w*)'?s? (?:knowledge|consent|awareness|noticing)|raising (?:any )?"
           r"(?:suspicion|alarms?|flags?))|\b(?:discreetly|covertly|surreptitiously|undetected|unnoticed|stealthily|"
-          r"clandestinely)\b"),
+          r"clandestinely|secretly)\b"),
+    _rule("stealth", 0.6, "avoid avoiding avoids evade evading without remain remains stay stays go goes no",
+          r"\b(?:avoid(?:s|ing)?|evad(?:e|es|ing)) (?:any |all )?(?:detection|notice|suspicion|scrutiny|being "
+          r"(?:noticed|detected|caught))\b|\bwithout (?:\w+ )?(?:alerts|alarms|documenting|a trace|(?:proper )?"
+          r"authori[sz]ation)\b|\b(?:remains?|stays?|go(?:es)?) (?:unnoticed|undetected|concealed|hidden|unseen)\b"
+          r"|\bno detection\b"),
 ]
 
 POISONING = [
@@ -232,6 +238,12 @@ POISONING = [
           r"\b(?:tamper\w*|sabotag\w*|hijack\w*|exfiltrat\w*|harvest\w*|siphon\w*|falsif\w*|corrupt(?:s|ed|ing)?"
           r"|undermin\w*|manipulat\w*|circumvent\w*|evad\w*|steal\w*|spoof\w*|embezzl\w*|intercept\w*|eavesdrop\w*)\b"
           r"|\binduc\w* (?:\w+ )?(?:failures?|malfunctions?|errors?|crash\w*)\b|\bescalat\w* (?:\w+ )?privileges?\b"),
+    _rule("harmful_capability", 0.35, "elevate elevates elevating escalate escalates escalating gain gains gaining",
+          r"\b(?:elevat|escalat)\w* (?:\w+ ){0,2}(?:access|privileges?|permissions?)\b|\bgain\w* (?:full |complete |"
+          r"unauthori[sz]ed )?(?:control|root|admin\w*) (?:over|of|access)\b"),
+    _rule("stealth", 0.6, "quietly silently",
+          r"\b(?:quietly|silently) (?:\w+ )?(?:elevat|extract|transfer|modif|alter|collect|gather|record|send|copy|"
+          r"export|access|install|run|execut|delet|remov|move|upload|forward)\w*"),
     _rule("tool_shadowing", 0.65, "when",
           r"\bwhen (?:using|calling|invoking|you use|you call|sending|the user asks?|asked)\b[^.!?]{0,80}?\b(?:always|"
           r"must|also|make sure|be sure|remember to|you should)\b"),

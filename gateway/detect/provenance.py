@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from gateway.detect.actions import Action, Request, categories, keys, requests
+from gateway.detect.delegation import delegations
 from gateway.detect.directives import Spans, directive_spans
 from gateway.detect.values import Kind, Value, extract, fold
 
@@ -60,6 +62,7 @@ class _Chunk:
     source: str
     text: str
     spans: Spans
+    requests: list[Request]
 
 
 @dataclass(slots=True)
@@ -67,6 +70,12 @@ class Provenance:
     """One session's record of trusted and untrusted text and of the values each supplied."""
 
     trusted_values: set[str] = field(default_factory=set)
+    asked: set[str] = field(default_factory=set)
+    """Stems of the words the user wrote (``actions.keys``): what they asked about."""
+    asked_verbs: set[str] = field(default_factory=set)
+    """Categories of the verbs the user wrote (``actions.categories``): what they asked to be done."""
+    delegated: list[tuple[str, ...]] = field(default_factory=list)
+    """The marks of content whose instructions the user told the agent to carry out (``delegation``)."""
     origins: dict[str, Origin] = field(default_factory=dict)
     _trusted: deque[str] = field(default_factory=deque)
     _trusted_chars: int = 0
@@ -74,11 +83,15 @@ class Provenance:
     _untrusted_chars: int = 0
     _seen: dict[int, None] = field(default_factory=dict)
 
-    def add_trusted(self, text: str) -> None:
-        """Text the user or the deployment wrote."""
+    def add_trusted(self, text: str, *, user: bool = False) -> None:
+        """Text the user (``user``) or the deployment wrote."""
         if not text or not self._first_sight(text):
             return
         folded = fold(text)
+        if user:
+            self.asked |= keys(folded)
+            self.asked_verbs |= categories(folded)
+            self.delegated += delegations(folded)
         self.trusted_values.update(v.value for v in extract(folded, scanned=True))
         self._trusted.append(folded)
         self._trusted_chars += len(folded)
@@ -90,7 +103,8 @@ class Provenance:
         if not text or not self._first_sight(text):
             return False
         folded = fold(text)
-        spans = directive_spans(folded)
+        adopted = any(all(mark in folded for mark in marks) for marks in self.delegated)
+        spans = Spans([]) if adopted else directive_spans(folded)  # the user made its instructions theirs
         for value in extract(folded, scanned=True):
             if value.value in self.trusted_values:
                 continue
@@ -102,7 +116,7 @@ class Provenance:
                 where = span if span is not None else (value.start - 60, value.end + 60)
                 self.origins[value.value] = Origin(value.kind, value.value, source, span is not None,
                                                    _cut(folded, *where))
-        self._chunks.append(_Chunk(source, folded, spans))
+        self._chunks.append(_Chunk(source, folded, spans, [] if adopted else requests(folded, spans)))
         self._untrusted_chars += len(folded)
         while self._untrusted_chars > MAX_UNTRUSTED_CHARS and len(self._chunks) > 1:
             self._untrusted_chars -= len(self._chunks.popleft().text)
@@ -135,6 +149,20 @@ class Provenance:
                 sentence = chunk.text[start:end]
                 if folded in sentence and (not word or find_word(sentence, folded) >= 0):
                     return chunk.source, _cut(chunk.text, start, end)
+        return None
+
+    def instructed_action(self, action: Action) -> tuple[str, str] | None:
+        """The (source, sentence) of a request in untrusted text for ``action``, newest first; None when the
+        user asked for it (``Action.asked``), when it is a read of one thing only (``search_files``: too
+        common to tell), or when nothing requests it."""
+        if not action.stems or (action.category is None and len(action.objects) < 2):
+            return None
+        if action.asked(self.asked, self.asked_verbs):
+            return None
+        for chunk in reversed(self._chunks):
+            for request in chunk.requests:
+                if action.stems <= request.stems:
+                    return chunk.source, _cut(chunk.text, request.start, request.end)
         return None
 
     def mentioned(self, name: str) -> Mention | None:
