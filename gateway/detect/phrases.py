@@ -9,8 +9,9 @@ phenomenon in general words (verbs, qualifiers, roles), never a particular bench
 are the families' strength on their own (see ``signal.combine``): words that also occur in ordinary mail
 and documentation ("please send the report to ...") weigh little until a second family joins them.
 
-Rules read ``Prepared.latin`` (lower case, folded); role markers read ``Prepared.lines`` (case and lines
-kept); ``MULTILINGUAL`` reads ``Prepared.native``.
+Rules read ``Prepared.latin`` (lower case, folded), or its lower-cased lines where a rule anchors at a line
+start (``by_line``); role markers read ``Prepared.lines`` (case and lines kept); ``MULTILINGUAL`` reads
+``Prepared.native``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ _MODELS = (
     "ai llm llms model models gpt* chatgpt claude gemini llama mistral copilot chatbot chatbots assistant assistants"
 )
 _SENDS = "send forward email e-mail transfer wire pay post upload share leak exfiltrate copy bcc cc submit report"
+_REWORK = (
+    "modify enhance augment alter adjust change rewrite rephrase reword reverse invert flip scramble shuffle encode"
+    " encrypt encipher obfuscate translate render format express represent present display convert transform shift"
+    " embellish enrich extend expand begin start end finish conclude prefix sign close"
+)
+"""Verbs that rework a text: said of "your answer", they tell the model what to make of its output."""
+_LANGUAGES = (
+    r"(?:english|spanish|french|german|italian|portuguese|dutch|russian|chinese|mandarin|japanese|korean|arabic"
+    r"|hindi|turkish|polish|swedish|greek|hebrew|latin|pig latin|morse code|binary)"
+)
 _OUTPUTS = "response responses reply replies answer answers output outputs completion summary message messages"
 
 
@@ -59,10 +70,12 @@ class Rule:
     name: str
     weight: float
     matcher: Anchored
+    by_line: bool = False
+    """Read the text with its line breaks (``Prepared.lines``, lower-cased): the rule anchors at line starts."""
 
 
-def _rule(name: str, weight: float, anchors: str, pattern: str, *, lead: bool = True) -> Rule:
-    return Rule(name, weight, anchored(anchors, pattern, lead=lead))
+def _rule(name: str, weight: float, anchors: str, pattern: str, *, lead: bool = True, by_line: bool = False) -> Rule:
+    return Rule(name, weight, anchored(anchors, pattern, lead=lead), by_line)
 
 
 OVERRIDE = [
@@ -150,10 +163,17 @@ OUTPUT_DIRECTIVE = [
     _rule("output_directive", 0.55, _OUTPUTS,
           r"\byour (?:response|reply|answer|output|message)s? (?:must|should|shall|has to|needs to|is to)\b",
           lead=False),
-    _rule("output_directive", 0.5, "respond reply answer write translate render encode encrypt",
+    _rule("output_directive", 0.5, "respond reply answer write translate render encode encrypt provide give",
           r"\b(?:respond|reply|answer|write|translate|render|encode|encrypt) (?:your|the) (?:response|reply|answer|"
-          r"message|output)\b|\b(?:respond|reply|answer) (?:only )?(?:in|with|using) (?:base\d+|hex|emojis?|reverse|"
-          r"rot13|a cipher|caesar|[a-z]+ (?:language|cipher|encoding))\b", lead=False),
+          r"message|output)\b|\b(?:(?:respond|reply|answer)|(?:provide|give|write) your (?:response|reply|answer)) "
+          rf"(?:only )?(?:in|with|using) (?:base\d+|hex|emojis?|reverse|rot13|a cipher|caesar|{_LANGUAGES}"
+          r"|[a-z]+ (?:language|cipher|encoding))\b", lead=False),
+    _rule("output_directive", 0.55, _REWORK,
+          rf"\b(?:{_REWORK.replace(' ', '|')})\b (?:\w+ ){{0,2}}?your (?:response|reply|answer|output|message|summary"
+          r"|completion)(?:s|'s)?\b"),
+    _rule("output_directive", 0.5, "apply use employ utilize utilise add insert append include put",
+          r"\b(?:apply|use|employ|utili[sz]e|add|insert|append|include|put)\b[^!?\n]{0,100}? (?:to|for|in|into|on) "
+          r"your (?:response|reply|answer|output|message)s?\b"),
 ]
 
 CODE = [
@@ -178,6 +198,15 @@ CODE = [
           r"\bos\.fork\(\)|\bpbpaste\b|\bxsel\b|\bpyperclip\.paste|getclipboarddata|\bscreencapture\b|pyautogui\."
           r"screenshot|\bkeylog\w*|net_connections\(\)|\bwin32_networkadapterconfiguration|\bfernet\b[^\n]{0,200}"
           r"requests\.get", lead=False),
+    _rule("code_payload", 0.3, "requests httpx urlopen",
+          r"\b(?:requests|httpx)\.(?:get|post|put)\(\s*(?:f?[\"']https?://|url\b)|\burlopen\(\s*f?[\"']https?://",
+          lead=False),
+    _rule("code_payload", 0.35, "subprocess system popen spawn",
+          r"\b(?:subprocess\.\w+|os\.system|os\.popen|pexpect\.spawn)\(\s*\[?\s*f?[\"'](?:sudo |ssh\b|scp\b|curl\b|"
+          r"wget\b|nc\b|ping\b|ipconfig\b|netsh\b|shutdown\b|reboot\b|rm\b|snippingtool\b|ffmpeg\b)", lead=False),
+    _rule("code_payload", 0.35, "while",
+          r"\bwhile true:.{0,400}?(?:process\(|fork\(|requests\.|socket|subprocess|send\(|os\.system|\.append\()",
+          lead=False),
     _rule("code_payload", 0.35, "requests httpx urllib socket",
           r"\b(?:requests|httpx|urllib\.request)\.(?:post|put)\([^)]{0,200}?(?:open\(|read\(\)|getpass|getuser|"
           r"platform\.|environ|clipboard|screenshot|latlng|files=)|\bsocket\.socket\([^\n]{0,200}\n?[^\n]{0,200}"
@@ -186,7 +215,7 @@ CODE = [
 
 SEND_DATA = [
     _rule("send_data", 0.3, _SENDS,
-          rf"\b{_SEND}\b[^.!?\n]{{0,100}}?\b(?:to|at|into|bcc:?|cc:?)\b[^.!?\n]{{0,20}}?{_DEST}"),
+          rf"(?<!\ba )(?<!\bthe )\b{_SEND}\b[^.!?\n]{{0,100}}?\b(?:to|at|into|bcc:?|cc:?)\b[^.!?\n]{{0,20}}?{_DEST}"),
     _rule("send_data", 0.5, _SENDS,
           rf"\b{_SEND}\b[^.!?\n]{{0,40}}?\b(?:all|every|each|the entire|the full|the whole|complete|any)\b"
           r"(?: \w+){0,3}? (?:e-?mails?|messages|files|contacts|passwords?|credentials|keys|tokens|history|"
@@ -224,10 +253,12 @@ STEALTH = [
           r"record)s?|(?:the )?(?:user|owner|admin\w*)'?s? (?:knowledge|consent|awareness|noticing)|raising (?:any )?"
           r"(?:suspicion|alarms?|flags?))|\b(?:discreetly|covertly|surreptitiously|undetected|unnoticed|stealthily|"
           r"clandestinely|secretly)\b"),
-    _rule("stealth", 0.6, "avoid avoiding avoids evade evading without remain remains stay stays go goes no",
+    _rule("stealth", 0.6,
+          "avoid avoiding avoids evade evading without remain remains stay stays go goes no hide hides hiding",
           r"\b(?:avoid(?:s|ing)?|evad(?:e|es|ing)) (?:any |all )?(?:detection|notice|suspicion|scrutiny|being "
-          r"(?:noticed|detected|caught))\b|\bwithout (?:\w+ )?(?:alerts|alarms|documenting|a trace|(?:proper )?"
-          r"authori[sz]ation)\b|\b(?:remains?|stays?|go(?:es)?) (?:unnoticed|undetected|concealed|hidden|unseen)\b"
+          r"(?:noticed|detected|caught))\b|\bwithout (?:\w+ ){0,2}?(?:alerts|alarms|documenting|a trace|"
+          r"authori[sz]ation|consent)\b|\bhid(?:e|es|ing) (?:any |all )?(?:traces?|evidence)\b"
+          r"|\b(?:remains?|stays?|go(?:es)?) (?:unnoticed|undetected|concealed|hidden|unseen)\b"
           r"|\bno detection\b"),
 ]
 
@@ -265,8 +296,25 @@ POISONING = [
           r"system|monitor|checker|service)\b(?! to (?:get|fetch|search|find|look|read|list))"),
 ]
 
+TASK_REQUEST = [
+    _rule("task_request", 0.3,
+          "write draft compose summarize summarise explain describe translate outline analyze analyse compare evaluate"
+          " recommend suggest generate calculate estimate research paraphrase classify rank predict brainstorm critique"
+          " determine identify provide list",
+          r"(?:^|[.!?:] |\n)(?:please |kindly |can you |could you |would you )?(?:write|draft|compose|summari[sz]e|"
+          r"explain|describe|translate|outline|analy[sz]e|compare|evaluate|recommend|suggest|generate|calculate|"
+          r"estimate|research|paraphrase|classify|rank|predict|brainstorm|critique|determine|identify|provide|list) "
+          r"(?:a|an|the|some|me|insights?|all|\d+|three|five|ten|several)\b", lead=False, by_line=True),
+    _rule("task_request", 0.3, "what which how why where who is are does do",
+          r"(?:^|[.!?:] |\n)(?:(?:what|which|how|why|where|who)(?: [\w'-]+){0,2}? (?:are|is|have|has|can|do|does|"
+          r"should|would|could|will)|(?:is|are|does|do) (?:this|that|these|it|there)) [^.!?\n]{8,160}\?",
+          lead=False, by_line=True),
+]
+"""A request for an assistant's work (a task, a question) opening a sentence: on its own it is what a person
+asks a person too, so it counts only beside another signal (the sentence model's, above all)."""
+
 CONTENT_RULES: tuple[Rule, ...] = (
-    *OVERRIDE, *TASK_HIJACK, *ADDRESS, *OUTPUT_DIRECTIVE, *CODE, *SEND_DATA, *STEALTH,
+    *OVERRIDE, *TASK_HIJACK, *ADDRESS, *OUTPUT_DIRECTIVE, *CODE, *SEND_DATA, *STEALTH, *TASK_REQUEST,
 )
 """Rules for content entering the model: tool results, fetched pages, retrieved documents."""
 TOOL_RULES: tuple[Rule, ...] = (*CONTENT_RULES, *POISONING)
@@ -276,8 +324,11 @@ TOOL_RULES: tuple[Rule, ...] = (*CONTENT_RULES, *POISONING)
 def scan_phrases(prepared: Prepared, rules: tuple[Rule, ...]) -> list[Signal]:
     """Each rule's first match in the folded text."""
     signals: list[Signal] = []
-    text = prepared.latin
+    lines = ""
     for rule in rules:
+        if rule.by_line and not lines:
+            lines = prepared.lines.lower()
+        text = lines if rule.by_line else prepared.latin
         if match := rule.matcher.search(text, prepared.words):
             signals.append(Signal(rule.name, rule.weight, excerpt(text, match.start(), match.end())))
     return signals
