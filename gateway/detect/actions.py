@@ -15,6 +15,7 @@ so "reservation" meets ``reserve`` and "cities" meets ``city``. A request senten
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -77,6 +78,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"[.!?] ")
 
 
+@functools.lru_cache(maxsize=16384)
 def key(word: str) -> str:
     """A word's comparison stem: "reservations", "reserved" and "reserve" all give "reser"."""
     if word.endswith("ies") and len(word) > 4:
@@ -105,6 +107,11 @@ class Action:
     objects: frozenset[str]
     """The stems of the words after the verb: what it acts on."""
 
+    @property
+    def cues(self) -> tuple[str, ...]:
+        """Substrings every text that names the action holds (each stem's first letters): a cheap first test."""
+        return tuple(stem.rstrip("y")[:3] for stem in self.stems)
+
     def asked(self, stems: set[str], verbs: set[str]) -> bool:
         """Whether the user's words (their ``stems`` and the categories of their ``verbs``) ask for it: a verb
         of the same kind on one of its objects ("book a hotel" asks for ``reserve_hotel``), or for a read,
@@ -116,11 +123,10 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One request sentence of an untrusted text: where it is and the stems of its words."""
+    """One request sentence of an untrusted text: where it is (its stems are computed when a call needs them)."""
 
     start: int
     end: int
-    stems: frozenset[str]
 
 
 def keys(folded: str) -> set[str]:
@@ -128,6 +134,7 @@ def keys(folded: str) -> set[str]:
     return {key(word) for word in _WORD.findall(folded)}
 
 
+@functools.lru_cache(maxsize=4096)
 def action_of(tool: str) -> Action:
     """What a tool's name says it does; no stems when the name says nothing (``get``, ``run``)."""
     words = [word for word in tokens(tool) if word not in _FILLERS and not word.isdigit()]
@@ -155,7 +162,7 @@ def requests(folded: str, directives: Spans) -> list[Request]:
         start = before + 2 if before >= 0 else max(0, cue - MAX_SENTENCE)
         stop = _SENTENCE_END.search(folded, cue, cue + MAX_SENTENCE)
         end = stop.start() + 1 if stop else min(len(folded), cue + MAX_SENTENCE)
-        found.append(Request(start, end, frozenset(keys(folded[start:end]))))
+        found.append(Request(start, end))
         reach = end
         if len(found) >= MAX_REQUESTS:
             break

@@ -63,6 +63,13 @@ class _Chunk:
     text: str
     spans: Spans
     requests: list[Request]
+    stems: list[frozenset[str]] | None = None
+    """The stems of each request's words, computed on the first call that needs them."""
+
+    def request_stems(self) -> list[frozenset[str]]:
+        if self.stems is None:
+            self.stems = [frozenset(keys(self.text[r.start : r.end])) for r in self.requests]
+        return self.stems
 
 
 @dataclass(slots=True)
@@ -159,9 +166,12 @@ class Provenance:
             return None
         if action.asked(self.asked, self.asked_verbs):
             return None
+        cues = action.cues
         for chunk in reversed(self._chunks):
-            for request in chunk.requests:
-                if action.stems <= request.stems:
+            if not chunk.requests or not all(cue in chunk.text for cue in cues):
+                continue
+            for request, stems in zip(chunk.requests, chunk.request_stems(), strict=True):
+                if action.stems <= stems:
                     return chunk.source, _cut(chunk.text, request.start, request.end)
         return None
 
