@@ -70,10 +70,6 @@ _FILLERS = frozenset(
     )
 )
 """Words of a tool's name that say nothing about which action it is."""
-_READ_CUE = re.compile(
-    r"(?:^|[.!?:;] )(?:(?:please|now|first|then|and|also|just) )*(?:get|find|look up|search|"
-    r"read|check|retrieve|fetch|list|show|tell|give|provide|collect|gather|extract)\b"
-)
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"[.!?] ")
 
@@ -148,11 +144,10 @@ def categories(folded: str) -> set[str]:
     return {c for word in _WORD.findall(folded) if (c := _BY_STEM.get(key(word))) is not None}
 
 
-def requests(folded: str, directives: Spans) -> list[Request]:
-    """The request sentences of a folded text: each directive's sentence, and sentences that order a read."""
-    starts = [start for start, _ in directives] + [
-        m.end() - len(m.group().lstrip(".!?:; ")) for m in _READ_CUE.finditer(folded)
-    ]
+def requests(folded: str, directives: Spans, reads: list[int]) -> list[Request]:
+    """The request sentences of a folded text: each directive's sentence, and each sentence that orders a read
+    (``directives.read_orders``)."""
+    starts = [start for start, _ in directives] + reads
     found: list[Request] = []
     reach = -1
     for cue in sorted(starts):

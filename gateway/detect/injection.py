@@ -16,8 +16,10 @@ system prompt is the operator's own.
 
 Rules (``detect.injection.<rule>``): ``override`` (cancelling the model's instructions, in twelve languages),
 ``task_hijack``, ``agent_address`` (speaking to the model), ``output_directive`` (ordering its answer),
-``code_directive`` and ``code_payload``, ``send_data`` and ``conceal``, ``stealth``; in tool declarations
-also ``tool_shadowing`` and ``harmful_capability``; ``role_marker``, ``context_breakout``, ``shout_tag``
+``code_directive`` and ``code_payload``, ``send_data`` and ``conceal``, ``stealth``, ``task_request`` (a
+task for an assistant opening a line: weak on its own); in tool declarations also ``tool_shadowing`` and
+``harmful_capability``, and from the tool's name and description together ``harmful_name``,
+``self_directive`` and ``purpose_only`` (``declarations``); ``role_marker``, ``context_breakout``, ``shout_tag``
 (forged structure, ``markers``); ``hidden_text``, ``invisible_chars``, ``bidi_override``, ``homoglyph``
 (``unicode``); ``encoded`` (base64, hex, rot13, rescanned); ``exfil_url`` (``exfil``); ``instruction`` (the
 sentence model, ``model``: 0.5 to 0.9 from its threshold, 0.3 in the ``MODEL_BAND`` below it).
@@ -185,7 +187,7 @@ class InjectionDetector:
         in the band ``MODEL_BAND`` below it, it weighs 0.3 and needs another signal to alert."""
         if self.model is None or kind != "content":
             return []
-        probability, sentence = self.model.strongest(prepared.lines.lower())
+        probability, sentence = self.model.strongest(prepared.lowered)
         threshold = self.model.threshold
         if probability >= threshold:
             weight = 0.5 + 0.4 * (probability - threshold) / max(1e-9, 1.0 - threshold)

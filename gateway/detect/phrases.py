@@ -9,9 +9,9 @@ phenomenon in general words (verbs, qualifiers, roles), never a particular bench
 are the families' strength on their own (see ``signal.combine``): words that also occur in ordinary mail
 and documentation ("please send the report to ...") weigh little until a second family joins them.
 
-Rules read ``Prepared.latin`` (lower case, folded), or its lower-cased lines where a rule anchors at a line
-start (``by_line``); role markers read ``Prepared.lines`` (case and lines kept); ``MULTILINGUAL`` reads
-``Prepared.native``.
+Rules read ``Prepared.latin`` (lower case, folded), or ``Prepared.lowered`` (line breaks kept) where a rule
+anchors at a line start (``by_line``); role markers read ``Prepared.lines`` (case and lines kept);
+``MULTILINGUAL`` reads ``Prepared.native``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ _LANGUAGES = (
     r"(?:english|spanish|french|german|italian|portuguese|dutch|russian|chinese|mandarin|japanese|korean|arabic"
     r"|hindi|turkish|polish|swedish|greek|hebrew|latin|pig latin|morse code|binary)"
 )
-_OUTPUTS = "response responses reply replies answer answers output outputs completion summary message messages"
+_OUTPUTS = (
+    "response responses reply replies answer answers output outputs completion summary message messages response's"
+    " reply's answer's output's message's"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ class Rule:
     weight: float
     matcher: Anchored
     by_line: bool = False
-    """Read the text with its line breaks (``Prepared.lines``, lower-cased): the rule anchors at line starts."""
+    """Read the text with its line breaks (``Prepared.lowered``): the rule anchors at line starts."""
 
 
 def _rule(name: str, weight: float, anchors: str, pattern: str, *, lead: bool = True, by_line: bool = False) -> Rule:
@@ -168,12 +171,12 @@ OUTPUT_DIRECTIVE = [
           r"message|output)\b|\b(?:(?:respond|reply|answer)|(?:provide|give|write) your (?:response|reply|answer)) "
           rf"(?:only )?(?:in|with|using) (?:base\d+|hex|emojis?|reverse|rot13|a cipher|caesar|{_LANGUAGES}"
           r"|[a-z]+ (?:language|cipher|encoding))\b", lead=False),
-    _rule("output_directive", 0.55, _REWORK,
+    _rule("output_directive", 0.55, _OUTPUTS,
           rf"\b(?:{_REWORK.replace(' ', '|')})\b (?:\w+ ){{0,2}}?your (?:response|reply|answer|output|message|summary"
-          r"|completion)(?:s|'s)?\b"),
-    _rule("output_directive", 0.5, "apply use employ utilize utilise add insert append include put",
+          r"|completion)(?:s|'s)?\b", lead=False),
+    _rule("output_directive", 0.5, _OUTPUTS,
           r"\b(?:apply|use|employ|utili[sz]e|add|insert|append|include|put)\b[^!?\n]{0,100}? (?:to|for|in|into|on) "
-          r"your (?:response|reply|answer|output|message)s?\b"),
+          r"your (?:response|reply|answer|output|message)s?\b", lead=False),
 ]
 
 CODE = [
@@ -205,8 +208,7 @@ CODE = [
           r"\b(?:subprocess\.\w+|os\.system|os\.popen|pexpect\.spawn)\(\s*\[?\s*f?[\"'](?:sudo |ssh\b|scp\b|curl\b|"
           r"wget\b|nc\b|ping\b|ipconfig\b|netsh\b|shutdown\b|reboot\b|rm\b|snippingtool\b|ffmpeg\b)", lead=False),
     _rule("code_payload", 0.35, "while",
-          r"\bwhile true:.{0,400}?(?:process\(|fork\(|requests\.|socket|subprocess|send\(|os\.system|\.append\()",
-          lead=False),
+          r"\bwhile true:.{0,400}?(?:process\(|fork\(|requests\.|socket|subprocess|send\(|os\.system|\.append\()"),
     _rule("code_payload", 0.35, "requests httpx urllib socket",
           r"\b(?:requests|httpx|urllib\.request)\.(?:post|put)\([^)]{0,200}?(?:open\(|read\(\)|getpass|getuser|"
           r"platform\.|environ|clipboard|screenshot|latlng|files=)|\bsocket\.socket\([^\n]{0,200}\n?[^\n]{0,200}"
@@ -296,19 +298,20 @@ POISONING = [
           r"system|monitor|checker|service)\b(?! to (?:get|fetch|search|find|look|read|list))"),
 ]
 
+_LINE_START = r"(?:(?<=\n)|(?<=[.!?:] )|(?<![\s\S]))"
 TASK_REQUEST = [
     _rule("task_request", 0.3,
-          "write draft compose summarize summarise explain describe translate outline analyze analyse compare evaluate"
-          " recommend suggest generate calculate estimate research paraphrase classify rank predict brainstorm critique"
-          " determine identify provide list",
-          r"(?:^|[.!?:] |\n)(?:please |kindly |can you |could you |would you )?(?:write|draft|compose|summari[sz]e|"
+          "please kindly can could would write draft compose summarize summarise explain describe translate outline"
+          " analyze analyse compare evaluate recommend suggest generate calculate estimate research paraphrase"
+          " classify rank predict brainstorm critique determine identify provide list",
+          _LINE_START + r"(?:please |kindly |can you |could you |would you )?(?:write|draft|compose|summari[sz]e|"
           r"explain|describe|translate|outline|analy[sz]e|compare|evaluate|recommend|suggest|generate|calculate|"
           r"estimate|research|paraphrase|classify|rank|predict|brainstorm|critique|determine|identify|provide|list) "
-          r"(?:a|an|the|some|me|insights?|all|\d+|three|five|ten|several)\b", lead=False, by_line=True),
+          r"(?:a|an|the|some|me|insights?|all|\d+|three|five|ten|several)\b", by_line=True),
     _rule("task_request", 0.3, "what which how why where who is are does do",
-          r"(?:^|[.!?:] |\n)(?:(?:what|which|how|why|where|who)(?: [\w'-]+){0,2}? (?:are|is|have|has|can|do|does|"
+          _LINE_START + r"(?:(?:what|which|how|why|where|who)(?: [\w'-]+){0,2}? (?:are|is|have|has|can|do|does|"
           r"should|would|could|will)|(?:is|are|does|do) (?:this|that|these|it|there)) [^.!?\n]{8,160}\?",
-          lead=False, by_line=True),
+          by_line=True),
 ]
 """A request for an assistant's work (a task, a question) opening a sentence: on its own it is what a person
 asks a person too, so it counts only beside another signal (the sentence model's, above all)."""
@@ -324,11 +327,8 @@ TOOL_RULES: tuple[Rule, ...] = (*CONTENT_RULES, *POISONING)
 def scan_phrases(prepared: Prepared, rules: tuple[Rule, ...]) -> list[Signal]:
     """Each rule's first match in the folded text."""
     signals: list[Signal] = []
-    lines = ""
     for rule in rules:
-        if rule.by_line and not lines:
-            lines = prepared.lines.lower()
-        text = lines if rule.by_line else prepared.latin
+        text = prepared.lowered if rule.by_line else prepared.latin
         if match := rule.matcher.search(text, prepared.words):
             signals.append(Signal(rule.name, rule.weight, excerpt(text, match.start(), match.end())))
     return signals

@@ -5,11 +5,15 @@ text is everything the agent read: tool results, MCP results, fetched pages. A v
 it appeared in untrusted text and never in trusted text (the user naming a recipient makes it theirs,
 even after a tool result mentioned it first); it is *instructed* when one of its appearances sits in a
 directive sentence (``directives``). Values the agent made up itself, or that no content mentioned, have
-no origin: they are not tainted.
+no origin: they are not tainted. Actions are followed the same way (``actions``): what the user's words ask
+for, against what request sentences in untrusted text ask for. Text the user delegated to by name
+(``delegation``: "do the tasks in the email from 'boss@corp.example'") has its instructions adopted: its
+values are tainted at most, never instructed.
 
 Each text is remembered once (by its hash): chat requests resend the whole conversation, and only new
 content is scanned. Memory is bounded per session: ``MAX_UNTRUSTED_CHARS`` of folded untrusted text
-(oldest first out), ``MAX_TRUSTED_CHARS`` of trusted text and ``MAX_ORIGINS`` values.
+(oldest first out), ``MAX_TRUSTED_CHARS`` of trusted text, ``MAX_ORIGINS`` values and ``MAX_DELEGATIONS``
+delegations (the newest kept).
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ from dataclasses import dataclass, field
 
 from gateway.detect.actions import Action, Request, categories, keys, requests
 from gateway.detect.delegation import delegations
-from gateway.detect.directives import Spans, directive_spans
+from gateway.detect.directives import Spans, directive_spans, marks, read_orders
 from gateway.detect.values import Kind, Value, extract, fold
 
-__all__ = ["MAX_ORIGINS", "MAX_TRUSTED_CHARS", "MAX_UNTRUSTED_CHARS", "Mention", "Origin", "Provenance", "find_word"]
+__all__ = [
+    "MAX_DELEGATIONS", "MAX_ORIGINS", "MAX_TRUSTED_CHARS", "MAX_UNTRUSTED_CHARS", "Mention",
+    "Origin", "Provenance", "find_word",
+]
 
 MAX_UNTRUSTED_CHARS = 128 * 1024
 MAX_TRUSTED_CHARS = 64 * 1024
 MAX_ORIGINS = 4096
+MAX_DELEGATIONS = 32
 _MAX_SEEN = 4096
 _EXCERPT = 160
 _FOLLOWING = 400
@@ -98,7 +106,7 @@ class Provenance:
         if user:
             self.asked |= keys(folded)
             self.asked_verbs |= categories(folded)
-            self.delegated += delegations(folded)
+            self.delegated = (self.delegated + delegations(folded))[-MAX_DELEGATIONS:]
         self.trusted_values.update(v.value for v in extract(folded, scanned=True))
         self._trusted.append(folded)
         self._trusted_chars += len(folded)
@@ -111,7 +119,8 @@ class Provenance:
             return False
         folded = fold(text)
         adopted = any(all(mark in folded for mark in marks) for marks in self.delegated)
-        spans = Spans([]) if adopted else directive_spans(folded)  # the user made its instructions theirs
+        marked = "" if adopted else marks(folded)
+        spans = Spans([]) if adopted else directive_spans(folded, marked)  # the user made its instructions theirs
         for value in extract(folded, scanned=True):
             if value.value in self.trusted_values:
                 continue
@@ -123,7 +132,8 @@ class Provenance:
                 where = span if span is not None else (value.start - 60, value.end + 60)
                 self.origins[value.value] = Origin(value.kind, value.value, source, span is not None,
                                                    _cut(folded, *where))
-        self._chunks.append(_Chunk(source, folded, spans, [] if adopted else requests(folded, spans)))
+        found = [] if adopted else requests(folded, spans, read_orders(marked))
+        self._chunks.append(_Chunk(source, folded, spans, found))
         self._untrusted_chars += len(folded)
         while self._untrusted_chars > MAX_UNTRUSTED_CHARS and len(self._chunks) > 1:
             self._untrusted_chars -= len(self._chunks.popleft().text)

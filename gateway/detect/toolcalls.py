@@ -9,10 +9,15 @@ report (the policy maps severities to actions):
                                   instruction in untrusted content supplied and the user never gave
     instructed_argument   high    a sink's argument (a name, an id, a subject, a body) is copied from
                                   an instruction in untrusted content and the user never wrote it
-    tool_named_in_content high    untrusted content told the agent to use this very tool
-                          medium  untrusted content names the tool, outside an instruction
-    tainted_value         medium  a sink's argument carries a value from untrusted content (a recipient
-                                  taken from a document: usual for "reply to the sender", worth a look)
+    instructed_action     high    the call does what a request in untrusted content asked for ("get all
+                                  user information", "make a reservation at ...") and the user's own
+                                  words never did (``actions``); medium for a read that is not sensitive
+    tool_named_in_content high    untrusted content told the agent to use this very tool with these
+                                  arguments
+                          low     untrusted content names the tool (other arguments: the action, not the
+                                  name, is the evidence)
+    tainted_value         low     a sink's argument carries a value from untrusted content (a recipient
+                                  taken from a document: how "reply to the sender" works; recorded)
     sink_after_hijack     high    a sink called after this session already had a hijack finding
                                   (deleting the sent mail, the second transfer)
     sink_after_untrusted  low     a sink called after untrusted content entered the conversation
@@ -24,8 +29,10 @@ report (the policy maps severities to actions):
     encoded_blob          medium  a long base64/hex run (high inside a URL)
     shell_injection, sql_injection, path_traversal, ssrf   see ``arguments``
 
-Values are followed from content to arguments by ``provenance``; sinks are recognised by ``sinks``. A
-detector never raises on bad input: arguments that are not JSON are judged as one string.
+Values are followed from content to arguments by ``provenance``; sinks are recognised by ``sinks``.
+Instructions in content the user delegated to by name ("do the tasks in the email from 'boss@corp'",
+``delegation``) are the user's: they make nothing instructed. A detector never raises on bad input:
+arguments that are not JSON are judged as one string.
 """
 
 from __future__ import annotations
