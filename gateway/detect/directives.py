@@ -89,7 +89,7 @@ class Spans:
 
 def marks(folded: str) -> str:
     """The folded text as the cues scan it: sentence marks NUL, colons SOH, commas STX, behind a leading NUL and
-    space (offset ``i`` of the folded text is ``i + 2`` here). Computed once, it serves both scans below."""
+    space (offset ``i`` of the folded text is ``i + 2`` here). Made once, it serves both scans below."""
     return "\0 " + folded.translate(_MARKS)
 
 
@@ -116,14 +116,15 @@ def directive_spans(folded: str, marked: str | None = None) -> Spans:
     return Spans(merged)
 
 
-_READ_ORDER = re.compile(
-    "[\0\1] " + _LEAD + r"(?:get|find|look up|search|read|check|retrieve|fetch|list|show|tell|give|provide|collect|"
-    r"gather|extract)\b(?![\0\1\2])"
-)
+_READ_VERB = (_LEAD + r"(?:get|find|look up|search|read|check|retrieve|fetch|list|show|tell|give|provide|collect|"
+              r"gather|extract)\b(?![\0\1\2])")
+_READ_ORDERS = (re.compile("\0 " + _READ_VERB), re.compile("\1 " + _READ_VERB))
+"""After a sentence mark and after a colon; each starts with a literal, so each scan runs at memchr speed."""
 
 
 def read_orders(marked: str) -> list[int]:
-    """Where sentences open with an order to read or report ("get all user information", "look up ..."), as
-    offsets into the folded text. Not directives: reading alone moves nothing, but an agent told what to read
-    has been told what to do (``actions``)."""
-    return [match.start() for match in _READ_ORDER.finditer(marked)][:MAX_SPANS]
+    """Where sentences of a text (``marks(folded)``) open with an order to read or report ("get all user
+    information", "look up ..."), as offsets into the folded text. Not directives: reading alone moves
+    nothing, but an agent told what to read has been told what to do (``actions``)."""
+    found = sorted(match.start() for order in _READ_ORDERS for match in order.finditer(marked))
+    return found[:MAX_SPANS]

@@ -70,14 +70,17 @@ class _Chunk:
     source: str
     text: str
     spans: Spans
-    requests: list[Request]
-    stems: list[frozenset[str]] | None = None
-    """The stems of each request's words, computed on the first call that needs them."""
+    reads: list[int]
+    """Where sentences open with an order to read (``directives.read_orders``)."""
+    found: list[tuple[Request, frozenset[str]]] | None = None
 
-    def request_stems(self) -> list[frozenset[str]]:
-        if self.stems is None:
-            self.stems = [frozenset(keys(self.text[r.start : r.end])) for r in self.requests]
-        return self.stems
+    def requests(self) -> list[tuple[Request, frozenset[str]]]:
+        """Its request sentences with the stems of their words, found on the first call that needs them (most
+        texts are never asked: an action the user asked for, or one the text does not name, looks no further)."""
+        if self.found is None:
+            self.found = [(r, frozenset(keys(self.text[r.start : r.end])))
+                          for r in requests(self.text, self.spans, self.reads)]
+        return self.found
 
 
 @dataclass(slots=True)
@@ -118,9 +121,9 @@ class Provenance:
         if not text or not self._first_sight(text):
             return False
         folded = fold(text)
-        adopted = any(all(mark in folded for mark in marks) for marks in self.delegated)
-        marked = "" if adopted else marks(folded)
-        spans = Spans([]) if adopted else directive_spans(folded, marked)  # the user made its instructions theirs
+        adopted = any(all(mark in folded for mark in names) for names in self.delegated)
+        marked = "" if adopted else marks(folded)  # the user made its instructions theirs: none are looked for
+        spans = directive_spans(folded, marked) if marked else Spans([])
         for value in extract(folded, scanned=True):
             if value.value in self.trusted_values:
                 continue
@@ -132,8 +135,7 @@ class Provenance:
                 where = span if span is not None else (value.start - 60, value.end + 60)
                 self.origins[value.value] = Origin(value.kind, value.value, source, span is not None,
                                                    _cut(folded, *where))
-        found = [] if adopted else requests(folded, spans, read_orders(marked))
-        self._chunks.append(_Chunk(source, folded, spans, found))
+        self._chunks.append(_Chunk(source, folded, spans, read_orders(marked) if marked else []))
         self._untrusted_chars += len(folded)
         while self._untrusted_chars > MAX_UNTRUSTED_CHARS and len(self._chunks) > 1:
             self._untrusted_chars -= len(self._chunks.popleft().text)
@@ -178,9 +180,9 @@ class Provenance:
             return None
         cues = action.cues
         for chunk in reversed(self._chunks):
-            if not chunk.requests or not all(cue in chunk.text for cue in cues):
+            if not (chunk.spans or chunk.reads) or not all(cue in chunk.text for cue in cues):
                 continue
-            for request, stems in zip(chunk.requests, chunk.request_stems(), strict=True):
+            for request, stems in chunk.requests():
                 if action.stems <= stems:
                     return chunk.source, _cut(chunk.text, request.start, request.end)
         return None

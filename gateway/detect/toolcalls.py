@@ -246,8 +246,8 @@ class ToolCallDetector:
             call.findings.append(self._finding(call, "tainted_value", "low", 0.3 + 0.2 * profile.weight,
                                                f"{profile.describe()} with values from untrusted content that the "
                                                "user never gave", tuple(tainted[:4])))
-        if call.action is not None and not (instructed or copied or _user_named(call, provenance)) and (
-                request := provenance.instructed_action(call.action)) is not None:
+        if call.action is not None and not (instructed or copied) and (
+                request := provenance.instructed_action(call.action)) is not None and not _user_named(call, provenance):
             source, sentence = request
             acts = profile.is_sink or profile.sensitive_read
             call.findings.append(self._finding(
