@@ -51,6 +51,8 @@ class Sample:
     kind: Kind = "content"
     payload: str = ""
     """For a positive: the inserted attack alone (what the sentence model may learn from)."""
+    tool: str = ""
+    """For a tool declaration: the tool's name (read by ``declarations``)."""
 
 
 @dataclass
@@ -91,7 +93,7 @@ def agentdojo(data: Path) -> Iterator[Sample]:
                 for spec in _tools(trace):
                     if (text := declaration(spec)) not in declared:
                         declared.add(text)
-                        yield Sample("agentdojo-tools", trace["suite"], text, False, "tool")
+                        yield Sample("agentdojo-tools", trace["suite"], text, False, "tool", tool=spec.name)
                 for message in trace["messages"]:
                     if message["role"] == "tool":
                         injected = bool(message.get("label", {}).get("injected"))
@@ -155,7 +157,7 @@ def asb(data: Path) -> Iterator[Sample]:
     for tool in normal:
         outputs[tool["Corresponding Agent"]].append(tool["Expected Achievements"])
         yield Sample("asb-output", "normal", tool["Expected Achievements"], False)
-        yield Sample("asb-tools", "normal", tool["Description"], False, "tool")
+        yield Sample("asb-tools", "normal", tool["Description"], False, "tool", tool=tool["Tool Name"])
     for tool in attackers:
         base = outputs[tool["Corresponding Agent"]][0]
         injected = _ASB_INJECTED.format(instruction=tool["Attacker Instruction"], tool=tool["Attacker Tool"])
@@ -164,7 +166,7 @@ def asb(data: Path) -> Iterator[Sample]:
             yield Sample("asb-output", name, f"{base} {payload}", True, payload=payload)
         bare = tool["Attacker Instruction"]
         yield Sample("asb-output-bare", tool["Attack Type"], f"{base} {bare}", True, payload=bare)
-        yield Sample("asb-tools", tool["Attack Type"], tool["Description"], True, "tool")
+        yield Sample("asb-tools", tool["Attack Type"], tool["Description"], True, "tool", tool=tool["Attacker Tool"])
     for tool in normal:
         yield Sample("asb-output-bare", "normal", tool["Expected Achievements"], False)
 
@@ -252,11 +254,11 @@ def _timed(detector: InjectionDetector, text: str) -> float:
 def evaluate(samples: Iterator[Sample], detector: InjectionDetector, keep: int) -> dict[str, dict[str, Tally]]:
     """Tallies per corpus and per group (``"*"`` is the corpus total)."""
     tallies: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
-    cache: dict[tuple[str, str], float] = {}
+    cache: dict[tuple[str, str, str], float] = {}
     for sample in samples:
-        key = (sample.kind, sample.text)
+        key = (sample.kind, sample.tool, sample.text)
         if key not in cache:
-            cache[key] = detector.scan(sample.text, sample.kind).score
+            cache[key] = detector.scan(sample.text, sample.kind, sample.tool).score
         score = cache[key]
         for group in ("*", sample.group):
             tally = tallies[sample.corpus][group]

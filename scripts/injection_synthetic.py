@@ -44,6 +44,37 @@ _TOPICS2 = ["compound interest", "machine learning", "the immune system", "a mor
             "the stock market", "public key encryption", "a heat pump"]
 _TOPICS3 = ["a board game for six players", "a laptop for programming", "a cheap flight to europe",
             "a reliable used car", "a hotel near the beach", "an online course on statistics"]
+_FIELDS = [
+    "solar panels", "the roman empire", "urban gardening", "electric bikes", "the housing market", "deep sea fish",
+    "jazz music", "the olympic games", "vaccines", "quantum computing", "coffee farming", "online privacy",
+    "video game design", "ancient egypt", "wildfires", "public libraries", "marathon training", "3d printing",
+    "the fashion industry", "volcanoes", "wind turbines", "the silk road", "microplastics", "space tourism",
+    "sourdough baking", "the music streaming business", "honey bees", "self-driving trucks", "medieval castles",
+    "the stock exchange", "drone delivery", "the printing industry", "rainforests", "chess openings",
+    "the airline industry", "ocean currents", "coral reefs", "language learning apps", "the film industry",
+    "board games", "nuclear fusion", "freelance work", "the wine trade", "antibiotics", "high-speed rail",
+]
+_ASPECTS = [
+    "the history of", "the main causes of", "the latest trends in", "the pros and cons of", "the future of",
+    "recent research on", "the economics of", "common myths about", "the environmental impact of", "key facts about",
+    "the best books on", "beginner tips for", "the biggest companies in", "the rules of", "the risks of",
+    "the growth of", "the decline of", "a timeline of", "the top ten facts about", "the ethics of",
+]
+_PERIODS = ["", "", " over the last twenty years", " since 1990", " in europe", " in the past five years",
+            " around the world", " in asia", " during the last century"]
+_SKILLS = ["public speaking", "cooking for a family", "writing short stories", "playing the guitar", "saving money",
+           "learning a new language", "drawing portraits", "running long distances", "negotiating a salary"]
+_FIELD_QUESTIONS = [
+    "what are {aspect} {field}{period}", "how has {field} changed{period}", "why did {field} become popular",
+    "how can i get better at {skill}", "what is the best way to start {skill}", "which {field} are worth it",
+    "what do experts say about {field}", "is {field} a good investment",
+]
+_LABEL_FRAMES = ["label the tone of this {text}: '{quote}'", "rate the mood of the following {text}: '{quote}'",
+                 "is the following {text} happy or sad? '{quote}'", "classify this {text} as praise or complaint: "
+                 "'{quote}'"]
+_TEXTS = ["message", "post", "note", "comment", "paragraph"]
+_QUOTES = ["the delivery came late and the box was crushed", "what a wonderful evening with friends",
+           "i am not sure the upgrade was worth it", "the staff ignored us for an hour", "best concert of my life"]
 _HOWTO_VERBS = ["repair", "install", "learn", "set up", "improve", "negotiate", "clean up", "organize"]
 
 _ACTION_VERBS = ["send", "forward", "email", "transfer", "share", "post", "upload", "copy", "export", "delete",
@@ -103,6 +134,10 @@ _NOTICES = [
     "the invoice for march is attached for your records.", "hi all, the office will be closed on monday.",
     "thanks for your reply, i will forward it to my colleague.",
     "please ignore the previous email, it was sent by mistake.",
+    "thank you for your reply; we have passed your message to the team.", "we received your response to the survey.",
+    "your answer has been recorded, thank you.", "thanks for your message, we will get back to you within a day.",
+    "we appreciate your feedback and your quick reply.", "your reply was forwarded to the billing department.",
+    "please provide your answer by the end of the week.", "send your response to the committee before monday.",
 ]
 _MANUAL = [
     "click save to apply the changes.",
@@ -135,16 +170,31 @@ _TABLE = ["| {a} | {n} | {n} | {n} |", "{a}, {n}, {n}, {a}", "- {a}: {n}", "{a} 
 _WORDS = ["north", "blue", "alpha", "paris", "report", "active", "pending", "oak", "delta", "london", "green", "ok"]
 
 
+def _field_task(rng: random.Random) -> str:
+    """A task or a question about a subject, composed from parts: the model should learn the request's shape,
+    not a topic."""
+    kind = rng.random()
+    field, period = rng.choice(_FIELDS), rng.choice(_PERIODS)
+    if kind < 0.5:
+        return rng.choice(_FRAMES).format(x=f"{rng.choice(_TASK_VERBS)} {rng.choice(_ASPECTS)} {field}{period}")
+    if kind < 0.85:
+        return rng.choice(_FIELD_QUESTIONS).format(aspect=rng.choice(_ASPECTS), field=field, period=period,
+                                                   skill=rng.choice(_SKILLS)) + "?"
+    return rng.choice(_LABEL_FRAMES).format(text=rng.choice(_TEXTS), quote=rng.choice(_QUOTES))
+
+
 def _positive(rng: random.Random) -> str:
     kind = rng.random()
-    if kind < 0.35:
+    if kind < 0.3:
+        return _field_task(rng)
+    if kind < 0.5:
         x = f"{rng.choice(_TASK_VERBS)} {rng.choice(_TASK_OBJECTS)}"
-    elif kind < 0.5:
+    elif kind < 0.6:
         question = rng.choice(_QUESTIONS).format(
             v=rng.choice(_HOWTO_VERBS), o=rng.choice(_TASK_OBJECTS), t=rng.choice(_TOPICS), t2=rng.choice(_TOPICS2),
             t3=rng.choice(_TOPICS3))
         return question + "?"
-    elif kind < 0.8:
+    elif kind < 0.85:
         x = f"{rng.choice(_ACTION_VERBS)} {rng.choice(_ACTION_OBJECTS)}"
         if rng.random() < 0.6:
             x += f" {rng.choice(_DESTINATIONS)}"

@@ -46,7 +46,7 @@ PROVENANCE = (
 
 def _tokens(text: str) -> list[tuple[str, ...]]:
     out = []
-    for piece in sentences(prepare(text).lines.lower()):
+    for piece in sentences(prepare(text).lowered):
         tokens = tuple(TOKEN.findall(piece))
         if MIN_WORDS <= len(tokens) <= MAX_WORDS:
             out.append(tokens)
@@ -119,7 +119,7 @@ def train(data: Path, without: tuple[str, ...] = ()) -> dict:
     cache: dict[str, float] = {}
     for text in clean_texts:
         if text not in cache:
-            cache[text] = model.strongest(prepare(text).lines.lower())[0]
+            cache[text] = model.strongest(prepare(text).lowered)[0]
     scores = sorted(cache[text] for text in clean_texts)
     if scores:
         quantile = scores[min(len(scores) - 1, int(len(scores) * (1 - TEXT_FPR)))]

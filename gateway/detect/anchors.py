@@ -85,10 +85,15 @@ class Anchored:
         return self.pattern.search(text, lo, hi)
 
 
+_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+"""A word as ``words_of`` keeps it (``don't``, ``e-mail``, ``answer's``): looked up in the word set."""
+
+
 def anchored(anchors: str, pattern: str, flags: int = 0, *, lead: bool = True) -> Anchored:
-    """``anchors``: space-separated; a plain word is matched as a word, anything else (``jailbr*``, ``<|``) as a
-    substring (a trailing ``*`` only documents a stem). ``lead``: every match begins with an anchor."""
+    """``anchors``: space-separated; a plain word (lower-case letters and digits, inner ``'`` or ``-``) is matched
+    as a word, anything else (``jailbr*``, ``<|``) as a substring (a trailing ``*`` only documents a stem).
+    ``lead``: every match begins with an anchor."""
     items = anchors.split()
-    words = frozenset(a for a in items if a.isascii() and a.isalnum())
+    words = frozenset(a for a in items if _WORD.fullmatch(a))
     stems = tuple(a.rstrip("*") for a in items if a not in words)
     return Anchored(words, stems, re.compile(pattern, flags), lead)

@@ -22,7 +22,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 
-__all__ = ["MAX_SPAN", "MAX_SPANS", "Spans", "directive_spans"]
+__all__ = ["MAX_SPAN", "MAX_SPANS", "Spans", "directive_spans", "marks", "read_orders"]
 
 MAX_SPAN = 400
 MAX_SPANS = 64
@@ -87,9 +87,15 @@ class Spans:
         return None
 
 
-def directive_spans(folded: str) -> Spans:
-    """The directive sentences of a folded text, as (start, end) offsets into it."""
-    marked = "\0 " + folded.translate(_MARKS)  # sentence marks NUL, colons SOH, commas STX; the text starts one
+def marks(folded: str) -> str:
+    """The folded text as the cues scan it: sentence marks NUL, colons SOH, commas STX, behind a leading NUL and
+    space (offset ``i`` of the folded text is ``i + 2`` here). Made once, it serves both scans below."""
+    return "\0 " + folded.translate(_MARKS)
+
+
+def directive_spans(folded: str, marked: str | None = None) -> Spans:
+    """The directive sentences of a folded text, as (start, end) offsets into it (``marked``: ``marks(folded)``)."""
+    marked = marks(folded) if marked is None else marked
     starts = marked.replace("\1", "\0").replace("\2", "\0")  # a clause starts after any: one literal to scan for
     found: list[tuple[int, int]] = []
     for cue in _CUES:
@@ -108,3 +114,17 @@ def directive_spans(folded: str) -> Spans:
         if len(merged) >= MAX_SPANS:
             break
     return Spans(merged)
+
+
+_READ_VERB = (_LEAD + r"(?:get|find|look up|search|read|check|retrieve|fetch|list|show|tell|give|provide|collect|"
+              r"gather|extract)\b(?![\0\1\2])")
+_READ_ORDERS = (re.compile("\0 " + _READ_VERB), re.compile("\1 " + _READ_VERB))
+"""After a sentence mark and after a colon; each starts with a literal, so each scan runs at memchr speed."""
+
+
+def read_orders(marked: str) -> list[int]:
+    """Where sentences of a text (``marks(folded)``) open with an order to read or report ("get all user
+    information", "look up ..."), as offsets into the folded text. Not directives: reading alone moves
+    nothing, but an agent told what to read has been told what to do (``actions``)."""
+    found = sorted(match.start() for order in _READ_ORDERS for match in order.finditer(marked))
+    return found[:MAX_SPANS]

@@ -16,8 +16,10 @@ system prompt is the operator's own.
 
 Rules (``detect.injection.<rule>``): ``override`` (cancelling the model's instructions, in twelve languages),
 ``task_hijack``, ``agent_address`` (speaking to the model), ``output_directive`` (ordering its answer),
-``code_directive`` and ``code_payload``, ``send_data`` and ``conceal``, ``stealth``; in tool declarations
-also ``tool_shadowing`` and ``harmful_capability``; ``role_marker``, ``context_breakout``, ``shout_tag``
+``code_directive`` and ``code_payload``, ``send_data`` and ``conceal``, ``stealth``, ``task_request`` (a
+task for an assistant opening a line: weak on its own); in tool declarations also ``tool_shadowing`` and
+``harmful_capability``, and from the tool's name and description together ``harmful_name``,
+``self_directive`` and ``purpose_only`` (``declarations``); ``role_marker``, ``context_breakout``, ``shout_tag``
 (forged structure, ``markers``); ``hidden_text``, ``invisible_chars``, ``bidi_override``, ``homoglyph``
 (``unicode``); ``encoded`` (base64, hex, rot13, rescanned); ``exfil_url`` (``exfil``); ``instruction`` (the
 sentence model, ``model``: 0.5 to 0.9 from its threshold, 0.3 in the ``MODEL_BAND`` below it).
@@ -45,6 +47,7 @@ from typing import Any, Literal
 
 from gateway.detect.anchors import words_of
 from gateway.detect.base import SessionContext
+from gateway.detect.declarations import scan_declaration
 from gateway.detect.encoded import decode_candidates, scan_decode_request
 from gateway.detect.exfil import scan_exfil
 from gateway.detect.markers import scan_markers
@@ -96,17 +99,17 @@ class _Memo:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.verdicts: OrderedDict[tuple[Kind, int, int], Verdict] = OrderedDict()
+        self.verdicts: OrderedDict[tuple[Kind, str, int, int], Verdict] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[Kind, int, int]) -> Verdict | None:
+    def get(self, key: tuple[Kind, str, int, int]) -> Verdict | None:
         with self.lock:
             verdict = self.verdicts.get(key)
             if verdict is not None:
                 self.verdicts.move_to_end(key)
             return verdict
 
-    def put(self, key: tuple[Kind, int, int], verdict: Verdict) -> None:
+    def put(self, key: tuple[Kind, str, int, int], verdict: Verdict) -> None:
         with self.lock:
             self.verdicts[key] = verdict
             if len(self.verdicts) > self.size:
@@ -150,8 +153,9 @@ class InjectionDetector:
         self.memo = _Memo(MEMO_SIZE)
         self.scan(_WARM_UP, "tool")  # the first event should not pay for lazy tables (NFKC, HTML entities)
 
-    def scan(self, text: str, kind: Kind = "content") -> Verdict:
-        """The verdict on one text; never raises on any ``str``."""
+    def scan(self, text: str, kind: Kind = "content", tool: str = "") -> Verdict:
+        """The verdict on one text (``tool``: the name of the tool a declaration declares); never raises on any
+        ``str``."""
         if kind == "output":
             bounded = text[: self.max_scan_chars]
             signals = scan_exfil(bounded, words_of(bounded.lower()))
@@ -159,6 +163,8 @@ class InjectionDetector:
         rules = TOOL_RULES if kind == "tool" else CONTENT_RULES
         prepared = prepare(text, self.max_scan_chars)
         signals = [*prepared.signals, *self._rules(prepared, rules), *self._model(prepared, kind)]
+        if kind == "tool":
+            signals += scan_declaration(tool, prepared.latin)
         for hidden in prepared.hidden:
             inner = prepare(hidden, self.max_scan_chars)
             signals += [_noted(s, "hidden text") for s in (*self._rules(inner, rules), *self._model(inner, kind))]
@@ -181,7 +187,7 @@ class InjectionDetector:
         in the band ``MODEL_BAND`` below it, it weighs 0.3 and needs another signal to alert."""
         if self.model is None or kind != "content":
             return []
-        probability, sentence = self.model.strongest(prepared.lines.lower())
+        probability, sentence = self.model.strongest(prepared.lowered)
         threshold = self.model.threshold
         if probability >= threshold:
             weight = 0.5 + 0.4 * (probability - threshold) / max(1e-9, 1.0 - threshold)
@@ -201,7 +207,7 @@ class InjectionDetector:
             label = " ".join(part for part in (result.name, call) if part) or f"#{index}"
             findings += self._judge(result.content, "content", f"tool result {label}")
         for tool in event.tools:
-            findings += self._judge(declaration(tool), "tool", f"description of tool {tool.name}")
+            findings += self._judge(declaration(tool), "tool", f"description of tool {tool.name}", tool.name)
         return findings
 
     def on_response(self, event: ResponseEvent, request: RequestEvent, context: SessionContext) -> list[Finding]:
@@ -211,7 +217,7 @@ class InjectionDetector:
             findings += self._judge(event.tool_result.content, "content", f"tool result {label}")
         for tool in event.tools:
             where = f"description of tool {tool.name}" + (f" on {tool.server}" if tool.server else "")
-            findings += self._judge(declaration(tool), "tool", where)
+            findings += self._judge(declaration(tool), "tool", where, tool.name)
         if event.text:
             if request.protocol == "http" and request.direction == "forward":
                 where = f"response of {request.method} {request.host}{request.path[:80]}"
@@ -228,13 +234,13 @@ class InjectionDetector:
 
     # -- verdicts to findings -------------------------------------------------------------------------------
 
-    def _judge(self, text: str, kind: Kind, where: str) -> list[Finding]:
-        if not text:
+    def _judge(self, text: str, kind: Kind, where: str, tool: str = "") -> list[Finding]:
+        if not text and not tool:
             return []
-        key = (kind, len(text), hash(text))
+        key = (kind, tool, len(text), hash(text))
         verdict = self.memo.get(key)
         if verdict is None:
-            verdict = self.scan(text, kind)
+            verdict = self.scan(text, kind, tool)
             self.memo.put(key, verdict)
         return self.findings(verdict, where)
 

@@ -101,7 +101,7 @@ _MARKERS: tuple[tuple[str, float, Anchored], ...] = (
 def scan_markers(prepared: Prepared) -> list[Signal]:
     """Forged structure in ``prepared.lines`` and other-language overrides in ``prepared.native``."""
     signals: list[Signal] = []
-    lower = prepared.lines.lower()
+    lower = prepared.lowered
     for rule, weight, matcher in _MARKERS:
         if match := matcher.search(prepared.lines, prepared.words, lower):
             signals.append(Signal(rule, weight, excerpt(prepared.lines, match.start(), match.end())))

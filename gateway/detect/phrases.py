@@ -9,8 +9,9 @@ phenomenon in general words (verbs, qualifiers, roles), never a particular bench
 are the families' strength on their own (see ``signal.combine``): words that also occur in ordinary mail
 and documentation ("please send the report to ...") weigh little until a second family joins them.
 
-Rules read ``Prepared.latin`` (lower case, folded); role markers read ``Prepared.lines`` (case and lines
-kept); ``MULTILINGUAL`` reads ``Prepared.native``.
+Rules read ``Prepared.latin`` (lower case, folded), or ``Prepared.lowered`` (line breaks kept) where a rule
+anchors at a line start (``by_line``); role markers read ``Prepared.lines`` (case and lines kept);
+``MULTILINGUAL`` reads ``Prepared.native``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,20 @@ _MODELS = (
     "ai llm llms model models gpt* chatgpt claude gemini llama mistral copilot chatbot chatbots assistant assistants"
 )
 _SENDS = "send forward email e-mail transfer wire pay post upload share leak exfiltrate copy bcc cc submit report"
-_OUTPUTS = "response responses reply replies answer answers output outputs completion summary message messages"
+_REWORK = (
+    "modify enhance augment alter adjust change rewrite rephrase reword reverse invert flip scramble shuffle encode"
+    " encrypt encipher obfuscate translate render format express represent present display convert transform shift"
+    " embellish enrich extend expand begin start end finish conclude prefix sign close"
+)
+"""Verbs that rework a text: said of "your answer", they tell the model what to make of its output."""
+_LANGUAGES = (
+    r"(?:english|spanish|french|german|italian|portuguese|dutch|russian|chinese|mandarin|japanese|korean|arabic"
+    r"|hindi|turkish|polish|swedish|greek|hebrew|latin|pig latin|morse code|binary)"
+)
+_OUTPUTS = (
+    "response responses reply replies answer answers output outputs completion summary message messages response's"
+    " reply's answer's output's message's"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +73,12 @@ class Rule:
     name: str
     weight: float
     matcher: Anchored
+    by_line: bool = False
+    """Read the text with its line breaks (``Prepared.lowered``): the rule anchors at line starts."""
 
 
-def _rule(name: str, weight: float, anchors: str, pattern: str, *, lead: bool = True) -> Rule:
-    return Rule(name, weight, anchored(anchors, pattern, lead=lead))
+def _rule(name: str, weight: float, anchors: str, pattern: str, *, lead: bool = True, by_line: bool = False) -> Rule:
+    return Rule(name, weight, anchored(anchors, pattern, lead=lead), by_line)
 
 
 OVERRIDE = [
@@ -150,10 +166,17 @@ OUTPUT_DIRECTIVE = [
     _rule("output_directive", 0.55, _OUTPUTS,
           r"\byour (?:response|reply|answer|output|message)s? (?:must|should|shall|has to|needs to|is to)\b",
           lead=False),
-    _rule("output_directive", 0.5, "respond reply answer write translate render encode encrypt",
+    _rule("output_directive", 0.5, "respond reply answer write translate render encode encrypt provide give",
           r"\b(?:respond|reply|answer|write|translate|render|encode|encrypt) (?:your|the) (?:response|reply|answer|"
-          r"message|output)\b|\b(?:respond|reply|answer) (?:only )?(?:in|with|using) (?:base\d+|hex|emojis?|reverse|"
-          r"rot13|a cipher|caesar|[a-z]+ (?:language|cipher|encoding))\b", lead=False),
+          r"message|output)\b|\b(?:(?:respond|reply|answer)|(?:provide|give|write) your (?:response|reply|answer)) "
+          rf"(?:only )?(?:in|with|using) (?:base\d+|hex|emojis?|reverse|rot13|a cipher|caesar|{_LANGUAGES}"
+          r"|[a-z]+ (?:language|cipher|encoding))\b", lead=False),
+    _rule("output_directive", 0.55, _OUTPUTS,
+          rf"\b(?:{_REWORK.replace(' ', '|')})\b (?:\w+ ){{0,2}}?your (?:response|reply|answer|output|message|summary"
+          r"|completion)(?:s|'s)?\b", lead=False),
+    _rule("output_directive", 0.5, _OUTPUTS,
+          r"\b(?:apply|use|employ|utili[sz]e|add|insert|append|include|put)\b[^!?\n]{0,100}? (?:to|for|in|into|on) "
+          r"your (?:response|reply|answer|output|message)s?\b", lead=False),
 ]
 
 CODE = [
@@ -178,6 +201,14 @@ CODE = [
           r"\bos\.fork\(\)|\bpbpaste\b|\bxsel\b|\bpyperclip\.paste|getclipboarddata|\bscreencapture\b|pyautogui\."
           r"screenshot|\bkeylog\w*|net_connections\(\)|\bwin32_networkadapterconfiguration|\bfernet\b[^\n]{0,200}"
           r"requests\.get", lead=False),
+    _rule("code_payload", 0.3, "requests httpx urlopen",
+          r"\b(?:requests|httpx)\.(?:get|post|put)\(\s*(?:f?[\"']https?://|url\b)|\burlopen\(\s*f?[\"']https?://",
+          lead=False),
+    _rule("code_payload", 0.35, "subprocess system popen spawn",
+          r"\b(?:subprocess\.\w+|os\.system|os\.popen|pexpect\.spawn)\(\s*\[?\s*f?[\"'](?:sudo |ssh\b|scp\b|curl\b|"
+          r"wget\b|nc\b|ping\b|ipconfig\b|netsh\b|shutdown\b|reboot\b|rm\b|snippingtool\b|ffmpeg\b)", lead=False),
+    _rule("code_payload", 0.35, "while",
+          r"\bwhile true:.{0,400}?(?:process\(|fork\(|requests\.|socket|subprocess|send\(|os\.system|\.append\()"),
     _rule("code_payload", 0.35, "requests httpx urllib socket",
           r"\b(?:requests|httpx|urllib\.request)\.(?:post|put)\([^)]{0,200}?(?:open\(|read\(\)|getpass|getuser|"
           r"platform\.|environ|clipboard|screenshot|latlng|files=)|\bsocket\.socket\([^\n]{0,200}\n?[^\n]{0,200}"
@@ -186,7 +217,7 @@ CODE = [
 
 SEND_DATA = [
     _rule("send_data", 0.3, _SENDS,
-          rf"\b{_SEND}\b[^.!?\n]{{0,100}}?\b(?:to|at|into|bcc:?|cc:?)\b[^.!?\n]{{0,20}}?{_DEST}"),
+          rf"(?<!\ba )(?<!\bthe )\b{_SEND}\b[^.!?\n]{{0,100}}?\b(?:to|at|into|bcc:?|cc:?)\b[^.!?\n]{{0,20}}?{_DEST}"),
     _rule("send_data", 0.5, _SENDS,
           rf"\b{_SEND}\b[^.!?\n]{{0,40}}?\b(?:all|every|each|the entire|the full|the whole|complete|any)\b"
           r"(?: \w+){0,3}? (?:e-?mails?|messages|files|contacts|passwords?|credentials|keys|tokens|history|"
@@ -218,11 +249,19 @@ SEND_DATA = [
 ]
 
 STEALTH = [
-    _rule("stealth", 0.6, "without discreetly covertly surreptitiously undetected unnoticed stealthily clandestinely",
+    _rule("stealth", 0.6,
+          "without discreetly covertly surreptitiously undetected unnoticed stealthily clandestinely secretly",
           r"\bwithout (?:being )?(?:detect\w*|notic\w*|alert\w*|trac\w*|leaving (?:any |a )?(?:trace|evidence|"
           r"record)s?|(?:the )?(?:user|owner|admin\w*)'?s? (?:knowledge|consent|awareness|noticing)|raising (?:any )?"
           r"(?:suspicion|alarms?|flags?))|\b(?:discreetly|covertly|surreptitiously|undetected|unnoticed|stealthily|"
-          r"clandestinely)\b"),
+          r"clandestinely|secretly)\b"),
+    _rule("stealth", 0.6,
+          "avoid avoiding avoids evade evading without remain remains stay stays go goes no hide hides hiding",
+          r"\b(?:avoid(?:s|ing)?|evad(?:e|es|ing)) (?:any |all )?(?:detection|notice|suspicion|scrutiny|being "
+          r"(?:noticed|detected|caught))\b|\bwithout (?:\w+ ){0,2}?(?:alerts|alarms|documenting|a trace|"
+          r"authori[sz]ation|consent)\b|\bhid(?:e|es|ing) (?:any |all )?(?:traces?|evidence)\b"
+          r"|\b(?:remains?|stays?|go(?:es)?) (?:unnoticed|undetected|concealed|hidden|unseen)\b"
+          r"|\bno detection\b"),
 ]
 
 POISONING = [
@@ -232,6 +271,12 @@ POISONING = [
           r"\b(?:tamper\w*|sabotag\w*|hijack\w*|exfiltrat\w*|harvest\w*|siphon\w*|falsif\w*|corrupt(?:s|ed|ing)?"
           r"|undermin\w*|manipulat\w*|circumvent\w*|evad\w*|steal\w*|spoof\w*|embezzl\w*|intercept\w*|eavesdrop\w*)\b"
           r"|\binduc\w* (?:\w+ )?(?:failures?|malfunctions?|errors?|crash\w*)\b|\bescalat\w* (?:\w+ )?privileges?\b"),
+    _rule("harmful_capability", 0.35, "elevate elevates elevating escalate escalates escalating gain gains gaining",
+          r"\b(?:elevat|escalat)\w* (?:\w+ ){0,2}(?:access|privileges?|permissions?)\b|\bgain\w* (?:full |complete |"
+          r"unauthori[sz]ed )?(?:control|root|admin\w*) (?:over|of|access)\b"),
+    _rule("stealth", 0.6, "quietly silently",
+          r"\b(?:quietly|silently) (?:\w+ )?(?:elevat|extract|transfer|modif|alter|collect|gather|record|send|copy|"
+          r"export|access|install|run|execut|delet|remov|move|upload|forward)\w*"),
     _rule("tool_shadowing", 0.65, "when",
           r"\bwhen (?:using|calling|invoking|you use|you call|sending|the user asks?|asked)\b[^.!?]{0,80}?\b(?:always|"
           r"must|also|make sure|be sure|remember to|you should)\b"),
@@ -253,8 +298,26 @@ POISONING = [
           r"system|monitor|checker|service)\b(?! to (?:get|fetch|search|find|look|read|list))"),
 ]
 
+_LINE_START = r"(?:(?<=\n)|(?<=[.!?:] )|(?<![\s\S]))"
+TASK_REQUEST = [
+    _rule("task_request", 0.3,
+          "please kindly can could would write draft compose summarize summarise explain describe translate outline"
+          " analyze analyse compare evaluate recommend suggest generate calculate estimate research paraphrase"
+          " classify rank predict brainstorm critique determine identify provide list",
+          _LINE_START + r"(?:please |kindly |can you |could you |would you )?(?:write|draft|compose|summari[sz]e|"
+          r"explain|describe|translate|outline|analy[sz]e|compare|evaluate|recommend|suggest|generate|calculate|"
+          r"estimate|research|paraphrase|classify|rank|predict|brainstorm|critique|determine|identify|provide|list) "
+          r"(?:a|an|the|some|me|insights?|all|\d+|three|five|ten|several)\b", by_line=True),
+    _rule("task_request", 0.3, "what which how why where who is are does do",
+          _LINE_START + r"(?:(?:what|which|how|why|where|who)(?: [\w'-]+){0,2}? (?:are|is|have|has|can|do|does|"
+          r"should|would|could|will)|(?:is|are|does|do) (?:this|that|these|it|there)) [^.!?\n]{8,160}\?",
+          by_line=True),
+]
+"""A request for an assistant's work (a task, a question) opening a sentence: on its own it is what a person
+asks a person too, so it counts only beside another signal (the sentence model's, above all)."""
+
 CONTENT_RULES: tuple[Rule, ...] = (
-    *OVERRIDE, *TASK_HIJACK, *ADDRESS, *OUTPUT_DIRECTIVE, *CODE, *SEND_DATA, *STEALTH,
+    *OVERRIDE, *TASK_HIJACK, *ADDRESS, *OUTPUT_DIRECTIVE, *CODE, *SEND_DATA, *STEALTH, *TASK_REQUEST,
 )
 """Rules for content entering the model: tool results, fetched pages, retrieved documents."""
 TOOL_RULES: tuple[Rule, ...] = (*CONTENT_RULES, *POISONING)
@@ -264,8 +327,8 @@ TOOL_RULES: tuple[Rule, ...] = (*CONTENT_RULES, *POISONING)
 def scan_phrases(prepared: Prepared, rules: tuple[Rule, ...]) -> list[Signal]:
     """Each rule's first match in the folded text."""
     signals: list[Signal] = []
-    text = prepared.latin
     for rule in rules:
+        text = prepared.lowered if rule.by_line else prepared.latin
         if match := rule.matcher.search(text, prepared.words):
             signals.append(Signal(rule.name, rule.weight, excerpt(text, match.start(), match.end())))
     return signals

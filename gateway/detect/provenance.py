@@ -5,11 +5,15 @@ text is everything the agent read: tool results, MCP results, fetched pages. A v
 it appeared in untrusted text and never in trusted text (the user naming a recipient makes it theirs,
 even after a tool result mentioned it first); it is *instructed* when one of its appearances sits in a
 directive sentence (``directives``). Values the agent made up itself, or that no content mentioned, have
-no origin: they are not tainted.
+no origin: they are not tainted. Actions are followed the same way (``actions``): what the user's words ask
+for, against what request sentences in untrusted text ask for. Text the user delegated to by name
+(``delegation``: "do the tasks in the email from 'boss@corp.example'") has its instructions adopted: its
+values are tainted at most, never instructed.
 
 Each text is remembered once (by its hash): chat requests resend the whole conversation, and only new
 content is scanned. Memory is bounded per session: ``MAX_UNTRUSTED_CHARS`` of folded untrusted text
-(oldest first out), ``MAX_TRUSTED_CHARS`` of trusted text and ``MAX_ORIGINS`` values.
+(oldest first out), ``MAX_TRUSTED_CHARS`` of trusted text, ``MAX_ORIGINS`` values and ``MAX_DELEGATIONS``
+delegations (the newest kept).
 """
 
 from __future__ import annotations
@@ -17,14 +21,20 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from gateway.detect.directives import Spans, directive_spans
+from gateway.detect.actions import Action, Request, categories, keys, requests
+from gateway.detect.delegation import delegations
+from gateway.detect.directives import Spans, directive_spans, marks, read_orders
 from gateway.detect.values import Kind, Value, extract, fold
 
-__all__ = ["MAX_ORIGINS", "MAX_TRUSTED_CHARS", "MAX_UNTRUSTED_CHARS", "Mention", "Origin", "Provenance", "find_word"]
+__all__ = [
+    "MAX_DELEGATIONS", "MAX_ORIGINS", "MAX_TRUSTED_CHARS", "MAX_UNTRUSTED_CHARS", "Mention",
+    "Origin", "Provenance", "find_word",
+]
 
 MAX_UNTRUSTED_CHARS = 128 * 1024
 MAX_TRUSTED_CHARS = 64 * 1024
 MAX_ORIGINS = 4096
+MAX_DELEGATIONS = 32
 _MAX_SEEN = 4096
 _EXCERPT = 160
 _FOLLOWING = 400
@@ -60,6 +70,17 @@ class _Chunk:
     source: str
     text: str
     spans: Spans
+    reads: list[int]
+    """Where sentences open with an order to read (``directives.read_orders``)."""
+    found: list[tuple[Request, frozenset[str]]] | None = None
+
+    def requests(self) -> list[tuple[Request, frozenset[str]]]:
+        """Its request sentences with the stems of their words, found on the first call that needs them (most
+        texts are never asked: an action the user asked for, or one the text does not name, looks no further)."""
+        if self.found is None:
+            self.found = [(r, frozenset(keys(self.text[r.start : r.end])))
+                          for r in requests(self.text, self.spans, self.reads)]
+        return self.found
 
 
 @dataclass(slots=True)
@@ -67,6 +88,12 @@ class Provenance:
     """One session's record of trusted and untrusted text and of the values each supplied."""
 
     trusted_values: set[str] = field(default_factory=set)
+    asked: set[str] = field(default_factory=set)
+    """Stems of the words the user wrote (``actions.keys``): what they asked about."""
+    asked_verbs: set[str] = field(default_factory=set)
+    """Categories of the verbs the user wrote (``actions.categories``): what they asked to be done."""
+    delegated: list[tuple[str, ...]] = field(default_factory=list)
+    """The marks of content whose instructions the user told the agent to carry out (``delegation``)."""
     origins: dict[str, Origin] = field(default_factory=dict)
     _trusted: deque[str] = field(default_factory=deque)
     _trusted_chars: int = 0
@@ -74,11 +101,15 @@ class Provenance:
     _untrusted_chars: int = 0
     _seen: dict[int, None] = field(default_factory=dict)
 
-    def add_trusted(self, text: str) -> None:
-        """Text the user or the deployment wrote."""
+    def add_trusted(self, text: str, *, user: bool = False) -> None:
+        """Text the user (``user``) or the deployment wrote."""
         if not text or not self._first_sight(text):
             return
         folded = fold(text)
+        if user:
+            self.asked |= keys(folded)
+            self.asked_verbs |= categories(folded)
+            self.delegated = (self.delegated + delegations(folded))[-MAX_DELEGATIONS:]
         self.trusted_values.update(v.value for v in extract(folded, scanned=True))
         self._trusted.append(folded)
         self._trusted_chars += len(folded)
@@ -90,7 +121,9 @@ class Provenance:
         if not text or not self._first_sight(text):
             return False
         folded = fold(text)
-        spans = directive_spans(folded)
+        adopted = any(all(mark in folded for mark in names) for names in self.delegated)
+        marked = "" if adopted else marks(folded)  # the user made its instructions theirs: none are looked for
+        spans = directive_spans(folded, marked) if marked else Spans([])
         for value in extract(folded, scanned=True):
             if value.value in self.trusted_values:
                 continue
@@ -102,7 +135,7 @@ class Provenance:
                 where = span if span is not None else (value.start - 60, value.end + 60)
                 self.origins[value.value] = Origin(value.kind, value.value, source, span is not None,
                                                    _cut(folded, *where))
-        self._chunks.append(_Chunk(source, folded, spans))
+        self._chunks.append(_Chunk(source, folded, spans, read_orders(marked) if marked else []))
         self._untrusted_chars += len(folded)
         while self._untrusted_chars > MAX_UNTRUSTED_CHARS and len(self._chunks) > 1:
             self._untrusted_chars -= len(self._chunks.popleft().text)
@@ -135,6 +168,23 @@ class Provenance:
                 sentence = chunk.text[start:end]
                 if folded in sentence and (not word or find_word(sentence, folded) >= 0):
                     return chunk.source, _cut(chunk.text, start, end)
+        return None
+
+    def instructed_action(self, action: Action) -> tuple[str, str] | None:
+        """The (source, sentence) of a request in untrusted text for ``action``, newest first; None when the
+        user asked for it (``Action.asked``), when it is a read of one thing only (``search_files``: too
+        common to tell), or when nothing requests it."""
+        if not action.stems or (action.category is None and len(action.objects) < 2):
+            return None
+        if action.asked(self.asked, self.asked_verbs):
+            return None
+        cues = action.cues
+        for chunk in reversed(self._chunks):
+            if not (chunk.spans or chunk.reads) or not all(cue in chunk.text for cue in cues):
+                continue
+            for request, stems in chunk.requests():
+                if action.stems <= stems:
+                    return chunk.source, _cut(chunk.text, request.start, request.end)
         return None
 
     def mentioned(self, name: str) -> Mention | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from gateway.events import ToolSpec
 
-__all__ = ["SinkProfile", "profile_of", "tokens"]
+__all__ = ["VERB_CATEGORIES", "SinkProfile", "profile_of", "tokens", "verb_category"]
 
 Category = str
 """payment, message, share, credentials, delete, access, publish, execute, and write: a tool that changes the
@@ -51,6 +51,8 @@ _CREATE_VERBS = frozenset(("create", "new", "write", "add", "compose", "make"))
 _WRITE_VERBS = frozenset(("create", "new", "add", "append", "insert", "update", "edit", "modify", "write", "set",
                           "rename", "move", "reschedule", "schedule", "save", "store", "upsert", "patch", "replace",
                           "change", "make", "compose", "draft"))
+VERB_CATEGORIES: dict[str, Category] = dict.fromkeys(_WRITE_VERBS, "write") | _VERBS
+"""Every verb that makes a tool a sink, with the category of sink it makes."""
 _OUTBOUND_OBJECTS: dict[str, Category] = {"post": "publish", "comment": "publish", "tweet": "publish",
                                           "message": "message", "email": "message", "mail": "message",
                                           "sms": "message", "order": "payment", "transfer": "payment"}
@@ -118,6 +120,11 @@ class SinkProfile:
 def tokens(name: str) -> list[str]:
     """A tool or parameter name as lower-case words: ``sendMoney``, ``send_money``, ``send-money`` -> send, money."""
     return [t.lower() for part in re.split(r"[^A-Za-z0-9]+", name) for t in _CAMEL.findall(part)]
+
+
+def verb_category(word: str) -> Category | None:
+    """The category of what a verb does ("book" -> payment, "forward" -> message, "add" -> write), if any."""
+    return VERB_CATEGORIES.get(word)
 
 
 def profile_of(name: str, spec: ToolSpec | None, argument_keys: Iterable[str] = ()) -> SinkProfile:

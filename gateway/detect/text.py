@@ -56,6 +56,8 @@ class Prepared:
     hidden: tuple[str, ...] = ()
     signals: list[Signal] = field(default_factory=list)
     truncated: bool = False
+    lowered: str = ""
+    """``lines`` lower-cased: what the sentence model and the line-anchored rules read."""
 
 
 def bound(text: str, limit: int = MAX_SCAN_CHARS) -> tuple[str, bool]:
@@ -90,4 +92,4 @@ def prepare(text: str, limit: int = MAX_SCAN_CHARS) -> Prepared:
     native = " ".join(lines.split()).lower()
     mixed = any(signal.rule == "homoglyph" for signal in revealed.signals)
     latin = native.translate(_CONFUSABLES) if mixed else native
-    return Prepared(latin, native, lines, words_of(latin), revealed.hidden, revealed.signals, truncated)
+    return Prepared(latin, native, lines, words_of(latin), revealed.hidden, revealed.signals, truncated, lines.lower())

@@ -9,10 +9,15 @@ report (the policy maps severities to actions):
                                   instruction in untrusted content supplied and the user never gave
     instructed_argument   high    a sink's argument (a name, an id, a subject, a body) is copied from
                                   an instruction in untrusted content and the user never wrote it
-    tool_named_in_content high    untrusted content told the agent to use this very tool
-                          medium  untrusted content names the tool, outside an instruction
-    tainted_value         medium  a sink's argument carries a value from untrusted content (a recipient
-                                  taken from a document: usual for "reply to the sender", worth a look)
+    instructed_action     high    the call does what a request in untrusted content asked for ("get all
+                                  user information", "make a reservation at ...") and the user's own
+                                  words never did (``actions``); medium for a read that is not sensitive
+    tool_named_in_content high    untrusted content told the agent to use this very tool with these
+                                  arguments
+                          low     untrusted content names the tool (other arguments: the action, not the
+                                  name, is the evidence)
+    tainted_value         low     a sink's argument carries a value from untrusted content (a recipient
+                                  taken from a document: how "reply to the sender" works; recorded)
     sink_after_hijack     high    a sink called after this session already had a hijack finding
                                   (deleting the sent mail, the second transfer)
     sink_after_untrusted  low     a sink called after untrusted content entered the conversation
@@ -24,8 +29,10 @@ report (the policy maps severities to actions):
     encoded_blob          medium  a long base64/hex run (high inside a URL)
     shell_injection, sql_injection, path_traversal, ssrf   see ``arguments``
 
-Values are followed from content to arguments by ``provenance``; sinks are recognised by ``sinks``. A
-detector never raises on bad input: arguments that are not JSON are judged as one string.
+Values are followed from content to arguments by ``provenance``; sinks are recognised by ``sinks``.
+Instructions in content the user delegated to by name ("do the tasks in the email from 'boss@corp'",
+``delegation``) are the user's: they make nothing instructed. A detector never raises on bad input:
+arguments that are not JSON are judged as one string.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from gateway.detect.actions import Action, action_of
 from gateway.detect.arguments import dangerous
 from gateway.detect.base import SessionContext
 from gateway.detect.egress import blobs, secrets
@@ -81,6 +89,8 @@ class _Call:
     channel: str
     leaves: list[tuple[str, str]]
     profile: SinkProfile
+    action: Action | None = None
+    """What the tool's name says it does (HTTP requests have no name to read)."""
     destination: str | None = None
     """An HTTP request's own URL: followed for provenance, not judged as an argument (the gateway's host
     allow-list decides where the agent may connect; an internal host listed there is no SSRF)."""
@@ -130,7 +140,7 @@ class ToolCallDetector:
         last_user = last_tool = -1
         for i, message in enumerate(event.messages):
             if message.role in ("user", "system", "developer"):
-                provenance.add_trusted(message.text)
+                provenance.add_trusted(message.text, user=message.role == "user")
                 last_user = i
             elif message.role in ("tool", "function"):
                 last_tool = i
@@ -162,13 +172,14 @@ class ToolCallDetector:
                               reads=category is None, sensitive_read=False)
         destination = f"{event.scheme}://{event.host}:{event.port}{path}"
         return self._rules(_Call(f"HTTP {method} {event.host}", "outbound HTTP request", leaves, profile,
-                                 destination), state)
+                                 destination=destination), state)
 
     def _judge(self, call: ToolCall, spec: ToolSpec | None, state: _State, channel: str) -> list[Finding]:
         arguments = call.arguments if call.valid_json and call.arguments is not None else call.arguments_raw
         leaves = list(_leaves(arguments))
         keys = frozenset(key for key, text in leaves if text.strip())
-        return self._rules(_Call(call.name, channel, leaves, self._profile(call.name, spec, keys)), state)
+        profile = self._profile(call.name, spec, keys)
+        return self._rules(_Call(call.name, channel, leaves, profile, action_of(call.name)), state)
 
     def _profile(self, name: str, spec: ToolSpec | None, keys: frozenset[str]) -> SinkProfile:
         declared = spec.input_schema.get("properties") if spec is not None and not keys else None
@@ -232,16 +243,23 @@ class ToolCallDetector:
                                                f"{_what(profile)} acts on values that an instruction in untrusted "
                                                "content supplied and the user never gave", tuple(instructed[:4])))
         elif tainted and profile.categories - {"write"}:
-            call.findings.append(self._finding(call, "tainted_value", "medium", 0.4 + 0.2 * profile.weight,
+            call.findings.append(self._finding(call, "tainted_value", "low", 0.3 + 0.2 * profile.weight,
                                                f"{profile.describe()} with values from untrusted content that the "
                                                "user never gave", tuple(tainted[:4])))
+        if call.action is not None and not (instructed or copied) and (
+                request := provenance.instructed_action(call.action)) is not None and not _user_named(call, provenance):
+            source, sentence = request
+            acts = profile.is_sink or profile.sensitive_read
+            call.findings.append(self._finding(
+                call, "instructed_action", "high" if acts else "medium", (0.75 if acts else 0.5) + 0.2 * profile.weight,
+                f"{source} asks for what {call.name!r} does, and the user never did", (f"“{sentence}”",)))
         if (mention := provenance.mentioned(call.name)) is not None:
             spelled = all(fold(text) in mention.following for _, text in call.leaves if len(text.strip()) > 1)
             strong = mention.directive and spelled
             told = "tells the agent to use" if mention.directive else "names"
             how = " with these arguments" if strong else ""
-            call.findings.append(self._finding(call, "tool_named_in_content", "high" if strong else "medium",
-                                               0.85 if strong else 0.5, f"{mention.source} {told} {call.name!r}{how}",
+            call.findings.append(self._finding(call, "tool_named_in_content", "high" if strong else "low",
+                                               0.85 if strong else 0.3, f"{mention.source} {told} {call.name!r}{how}",
                                                (f"“{mention.excerpt}”",)))
         if profile.sensitive_read and state.after_untrusted:
             call.findings.append(self._finding(call, "sensitive_read", "medium", 0.5,
@@ -344,6 +362,12 @@ def _copied(key: str, folded: str, provenance: Provenance) -> tuple[str, str] | 
     if len(folded) < 8 or " " not in folded or provenance.trusted_says(folded):
         return None
     return provenance.instructed(folded, word=True)
+
+
+def _user_named(call: _Call, provenance: Provenance) -> bool:
+    """Whether an argument of the call is a name the user wrote ("reserve 'Le Marais'"): their target."""
+    return any(len(folded := fold(text)) >= 4 and not folded.isdigit() and provenance.trusted_says(folded)
+               for _, text in call.leaves)
 
 
 def _trace(key: str, value: str, origin: Origin) -> str:

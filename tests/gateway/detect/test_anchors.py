@@ -5,6 +5,14 @@ def test_words_of_splits_on_punctuation_but_keeps_apostrophes_and_hyphens() -> N
     assert words_of("Hello, world! don't re-run (now)") == {"Hello", "world", "don't", "re-run", "now"}
 
 
+def test_words_with_an_apostrophe_are_word_anchors_not_substrings() -> None:
+    rule = anchored("answer's", r"your answer's order", lead=False)
+    assert rule.words == {"answer's"} and not rule.stems
+    text = "reverse your answer's order"
+    assert rule.search(text, words_of(text)) is not None
+    assert anchored("<| jailbr*", "x").stems == ("<|", "jailbr")
+
+
 def test_a_rule_without_its_anchor_never_runs() -> None:
     rule = anchored("ignore", r"ignore \w+")
     assert rule.search("please disregard this", words_of("please disregard this")) is None
