@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict
 
 from policies.gateway import Action
 
-__all__ = ["Action", "Finding", "Severity", "decide", "stronger"]
+__all__ = ["ACTION_RANK", "SEVERITY_RANK", "Action", "Finding", "Severity", "decide", "stronger"]
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
-_RANK: dict[str, int] = {"allow": 0, "alert": 1, "hold": 2, "block": 3}
+ACTION_RANK: dict[str, int] = {"allow": 0, "alert": 1, "hold": 2, "block": 3}
+"""Actions from weakest to strongest: the one order that decisions, records and pages rank by."""
+SEVERITY_RANK: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 class Finding(BaseModel):
@@ -44,9 +46,9 @@ def decide(findings: tuple[Finding, ...] | list[Finding]) -> Action:
     """The strongest action among ``findings``; ``allow`` when there are none."""
     if not findings:  # the common case, several times a request
         return "allow"
-    return max((f.action for f in findings), key=_RANK.__getitem__)
+    return max((f.action for f in findings), key=ACTION_RANK.__getitem__)
 
 
 def stronger(a: str, b: str) -> Action:
     """The stronger of two actions (decisions as recorded); KeyError for a word that is neither."""
-    return a if _RANK[a] >= _RANK[b] else b  # type: ignore[return-value]
+    return a if ACTION_RANK[a] >= ACTION_RANK[b] else b  # type: ignore[return-value]

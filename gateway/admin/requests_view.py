@@ -24,13 +24,12 @@ from gateway.audit.agents import list_agents
 from gateway.audit.models import Body, Record
 from gateway.audit.query import Page, RequestFilter, list_requests, parse_time, request_detail
 from gateway.errors import AuditError
+from gateway.findings import ACTION_RANK, SEVERITY_RANK
 
 __all__ = ["FILTERS", "annotate", "detail_page", "filters_of", "kind", "list_api", "list_page", "rank", "subject",
            "top_finding"]
 
 FILTERS = ("agent", "session", "decision", "rule", "tool", "model", "host", "since", "until", "q")
-_ACTIONS = {"allow": 0, "alert": 1, "hold": 2, "block": 3}
-_SEVERITIES = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _LLM = {"openai.chat": "LLM", "openai.completions": "LLM", "anthropic.messages": "LLM"}
 
 
@@ -125,7 +124,7 @@ def subject(row: dict[str, Any], sent: dict[str, Any]) -> str:
 
 
 def rank(finding: dict[str, Any]) -> tuple[int, int, float]:
-    return (_ACTIONS.get(finding.get("action", ""), 0), _SEVERITIES.get(finding.get("severity", ""), 0),
+    return (ACTION_RANK.get(finding.get("action", ""), 0), SEVERITY_RANK.get(finding.get("severity", ""), 0),
             float(finding.get("score") or 0))
 
 

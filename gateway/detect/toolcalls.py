@@ -50,7 +50,7 @@ from gateway.detect.provenance import Origin, Provenance
 from gateway.detect.sinks import SinkProfile, profile_of
 from gateway.detect.values import Value, extract, fold
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, ToolSpec
-from gateway.findings import Finding, Severity
+from gateway.findings import SEVERITY_RANK, Finding, Severity
 
 __all__ = ["MAX_CALL_CHARS", "MAX_LEAVES", "MAX_LEAF_CHARS", "ToolCallDetector"]
 
@@ -68,7 +68,6 @@ _CONTENT_KEYS = frozenset(("content", "data", "file", "attachment", "attachments
 _ID_KEY_SUFFIXES = ("id", "ids", "_id", "_ids", "uuid", "key", "number", "name", "names")
 _EGRESS = frozenset(("message", "share", "publish"))
 _DESTINATIONS = frozenset(("email", "domain", "phone", "iban", "account", "crypto"))
-_RANK: dict[Severity, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(slots=True)
@@ -196,16 +195,16 @@ class ToolCallDetector:
         self._provenance(call, state)
         self._egress(call, state)
         self._arguments(call)
-        strongest = max((_RANK[f.severity] for f in call.findings), default=-1)
-        if call.profile.is_sink and strongest < _RANK["high"] and state.hijack is not None:
+        strongest = max((SEVERITY_RANK[f.severity] for f in call.findings), default=-1)
+        if call.profile.is_sink and strongest < SEVERITY_RANK["high"] and state.hijack is not None:
             call.findings.append(self._finding(call, "sink_after_hijack", "high", 0.8,
                                                f"{call.profile.describe()} after an earlier hijack finding in this "
                                                "session", (state.hijack,)))
         if call.profile.categories - {"write"} and not call.findings and state.after_untrusted:
             call.findings.append(self._finding(call, "sink_after_untrusted", "low", 0.2 + 0.2 * call.profile.weight,
                                                f"{call.profile.describe()} right after untrusted content", ()))
-        if state.hijack is None and any(_RANK[f.severity] >= _RANK["high"] for f in call.findings):
-            top = max(call.findings, key=lambda f: _RANK[f.severity])
+        if state.hijack is None and any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK["high"] for f in call.findings):
+            top = max(call.findings, key=lambda f: SEVERITY_RANK[f.severity])
             state.hijack = f"{call.name}: {top.rule.rsplit('.', 1)[-1]} ({top.reason[:100]})"
         return call.findings
 
@@ -314,14 +313,15 @@ class ToolCallDetector:
         for key, text in call.leaves:
             for hit in dangerous(key, text, executes):
                 known = best.get(hit.rule)
-                if known is None or _RANK[hit.severity] > _RANK[known.severity]:
+                if known is None or SEVERITY_RANK[hit.severity] > SEVERITY_RANK[known.severity]:
                     best[hit.rule] = self._finding(call, hit.rule, hit.severity, hit.score, hit.reason,
                                                    (hit.evidence,))
         call.findings.extend(best.values())
 
     def _finding(self, call: _Call, rule: str, severity: Severity, score: float, reason: str,
                  evidence: tuple[str, ...]) -> Finding:
-        action = "block" if _RANK[severity] >= _RANK["high"] else "alert" if severity == "medium" else "allow"
+        high = SEVERITY_RANK[severity] >= SEVERITY_RANK["high"]
+        action = "block" if high else "alert" if severity == "medium" else "allow"
         return Finding(rule=f"detect.{self.name}.{rule}", action=action, severity=severity, score=min(1.0, score),
                        reason=f"{call.name} ({call.channel}): {reason}", evidence=tuple(e[:240] for e in evidence),
                        source="detector")
