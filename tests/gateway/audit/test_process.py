@@ -19,8 +19,10 @@ from gateway.audit.models import Record, RequestIndex
 from gateway.audit.process import AuditProcess
 from gateway.audit.writer import WriterConfig
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
+from modelgate.cli import main
 from tests.gateway.audit.conftest import fill, request_event, response_event, small_checkpoints
 from tests.gateway.stack import gateway_stack
+from tests.servers import free_port
 
 POLICY = """
 version: 1
@@ -132,7 +134,7 @@ def test_a_killed_writer_process_means_503_and_nothing_forwarded(tmp_path: Path)
         assert len(stack.upstream.seen) == 1
 
 
-def test_start_errors_are_the_writers_own(audit_url: str, home: Path) -> None:
+def test_start_errors_are_the_writers_own(audit_url: str, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     writer = AuditProcess.open(audit_url, home=home, config=small_checkpoints())
     with pytest.raises(AuditError, match="another gateway process"):
         AuditProcess.open(audit_url, home=home)
@@ -146,6 +148,11 @@ def test_start_errors_are_the_writers_own(audit_url: str, home: Path) -> None:
     with pytest.raises(AuditTampered, match="truncated") as tampered:
         AuditProcess.open(audit_url, home=home)
     assert tampered.value.problems and tampered.value.problems[0].what
+    (home / "policy.yaml").write_text(POLICY)
+    assert main(["gateway", "run", "--policy", str(home / "policy.yaml"), "--upstream", "http://127.0.0.1:9",
+                 "--upstream-key-env", "", "--no-engine-check", "--audit-db", audit_url, "--state-dir", str(home),
+                 "--listen", f"127.0.0.1:{free_port()}", "--proxy-listen", "off", "--admin-listen", "off"]) == 1
+    assert "verification failed" in capsys.readouterr().err  # as before the writer had a process of its own
     with pytest.raises(AuditUnavailable, match="cannot open the audit database"):
         AuditProcess.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2", home=home)
 
