@@ -303,6 +303,9 @@ class AuditProcess:
             log.error("the audit writer process did not finish within %gs; killed", _CLOSE_TIMEOUT_S)
             self._child.kill()
             self._reader.join()
+        if self._child.returncode:
+            log.error("the audit writer process exited with status %d at close; the start check of the next "
+                      "gateway start reads what it left", self._child.returncode)
         os.close(self._from_child)
         if self._db is not None:
             self._db.close()
