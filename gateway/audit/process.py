@@ -129,6 +129,13 @@ class AuditProcess:
             raise AuditUnavailable(f"the audit writer process did not start: {self._lost or 'timed out'}")
 
     def _abandon(self) -> None:
+        """Stop a child whose start failed: closed as usual once it has started its writer, so the log says so."""
+        if self._instance_id:
+            try:
+                self.close()
+            except AuditError as exc:
+                log.error("closing the audit writer process after a failed start: %s", exc)
+            return
         self._closed = True
         self._child.kill()
         self._child.wait()
@@ -209,9 +216,13 @@ class AuditProcess:
             while view:
                 try:
                     view = view[os.write(self._to_child, view):]
-                except BlockingIOError:
-                    if not select.select([], [self._to_child], [], max(0.0, deadline - time.monotonic()))[1]:
-                        self._child.kill()  # a child that reads nothing is stuck: half a message cannot be taken back
+                except BlockingIOError:  # the child is busy, or blocked on answers only this thread may read
+                    readable, writable, _ = select.select([self._from_child], [self._to_child], [],
+                                                          max(0.0, deadline - time.monotonic()))
+                    if readable:
+                        self._take()
+                    if self._ended.is_set() or not (readable or writable):
+                        self._child.kill()  # stuck: half a message cannot be taken back
                         raise AuditUnavailable("the audit writer process stopped reading its pipe") from None
                 except OSError as exc:
                     raise AuditUnavailable(f"the audit writer process cannot be reached: {exc}") from None
@@ -263,12 +274,13 @@ class AuditProcess:
             pass  # closed meanwhile: its selector went with it
 
     def _wait(self, done: Callable[[], bool], deadline: float) -> None:
-        """Block until ``done()``, reading the answers here too (the loop that reads them may be this thread's)."""
+        """Block until ``done()``, reading the answers here too (the loop that reads them may be this thread's); in
+        short slices, since a loop on another thread may take the answer this one waits for."""
         while not done() and not self._ended.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if select.select([self._from_child], [], [], remaining)[0]:
+            if select.select([self._from_child], [], [], min(remaining, 0.01))[0]:
                 self._take()
 
     def _answered(self, messages: list[tuple[Any, ...]]) -> None:
@@ -418,12 +430,15 @@ class _Answers:
         self._broken = False
 
     def ack(self, ident: int, outcome: Any) -> None:
-        """From any thread."""
+        """From any thread; the first answer of a batch has it written at the end of the loop's turn."""
         with self._lock:
             self._pending.append(("ack", ident, outcome))
             first = len(self._pending) == 1
         if first:
-            self._loop.call_soon_threadsafe(self.flush)
+            if _running_loop() is self._loop:
+                self._loop.call_soon(self.flush)
+            else:
+                self._loop.call_soon_threadsafe(self.flush)
 
     def flush(self) -> None:
         with self._lock:

@@ -63,6 +63,9 @@ def test_a_request_is_answered_only_once_its_record_is_committed(audit_url: str,
         answered = await asyncio.wrap_future(writer.record_response(response_event(1)))
         event = await writer.record_event("test.event", data={"n": 1}, request_id="req-1")
         assert done.seq < answered.seq < event.seq
+        started = time.monotonic()  # counters asked from another thread while this loop reads the answers (/metrics)
+        assert (await asyncio.to_thread(lambda: writer.stats)).records >= 4
+        assert time.monotonic() - started < 1
 
     try:
         asyncio.run(run())
