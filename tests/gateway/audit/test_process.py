@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -179,3 +180,17 @@ def test_close_flushes_the_responses_nobody_waited_for(audit_url: str, home: Pat
         assert session.scalar(select(func.count()).select_from(RequestIndex).where(
             RequestIndex.status.is_not(None))) == 50
     db.close()
+
+
+def test_the_child_outlives_the_thread_that_started_it(home: Path) -> None:
+    """PR_SET_PDEATHSIG fires when the spawning *thread* ends (the gateway opens the writer in a worker thread)."""
+    opened: list[AuditProcess] = []
+    starter = threading.Thread(target=lambda: opened.append(AuditProcess.open(None, home=home)))
+    starter.start()
+    starter.join()
+    time.sleep(0.3)  # the signal, had it not been ignored, would have ended the child by now
+    (writer,) = opened
+    try:
+        assert asyncio.run(writer.record_request(request_event(1))).seq == 2
+    finally:
+        writer.close()
