@@ -56,7 +56,8 @@ _PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 _START_TIMEOUT_S = 60.0
-"""Importing, opening the database and the first commit (``commit_timeout_s`` of it, twice)."""
+"""Importing, opening the database, checking the chain against the witness and the first commit (which alone may
+take twice ``commit_timeout_s``)."""
 _CLOSE_TIMEOUT_S = 60.0
 
 
@@ -158,7 +159,7 @@ class AuditProcess:
     ) -> concurrent.futures.Future[Committed]:
         """Queue the response's record; the future may be ignored: a failed write is retried, never dropped."""
         item = Pending("response", None, event.request_id)
-        self._post(item, ("response", event, tuple(findings), body, list(headers), latency_us))
+        self._post(item, ("response", event, tuple(findings), body, list(headers), latency_us), _running_loop())
         return item.future  # type: ignore[return-value]
 
     async def record_model_load(self, load_record_json: Mapping[str, Any]) -> Committed:
@@ -189,7 +190,8 @@ class AuditProcess:
         """Queue ``message`` for the child; what one turn of ``loop`` queues goes in one write."""
         with self._lock:
             if self._closed or self._lost is not None:
-                raise AuditUnavailable(f"the audit writer is {'closed' if self._closed else 'gone: ' + self._lost}")
+                raise AuditUnavailable("the audit writer is closed" if self._closed
+                                       else f"the audit writer process is gone: {self._lost}")
             ident = next(self._ids)
             self._waiting[ident] = item
             self._outbox.append((ident, *message))
@@ -242,7 +244,8 @@ class AuditProcess:
     def _take(self) -> bool:
         """Read and settle what the child has sent, on whichever thread asks; False once its pipe has closed."""
         with self._read_lock:
-            if self._ended.is_set():
+            if self._ended.is_set():  # given up on (a send failed): stop the loop calling at the pipe's EOF
+                self._stop_reading()
                 return False
             try:
                 chunk = os.read(self._from_child, _PIPE_BYTES)
