@@ -194,3 +194,23 @@ def test_the_child_outlives_the_thread_that_started_it(home: Path) -> None:
         assert asyncio.run(writer.record_request(request_event(1))).seq == 2
     finally:
         writer.close()
+
+
+def test_a_child_that_stops_reading_is_given_up_on_and_the_loop_stays_idle(home: Path) -> None:
+    writer = AuditProcess.open(None, home=home, config=WriterConfig(commit_timeout_s=0.5))
+    child = writer_process()
+
+    async def run() -> float:
+        await writer.record_request(request_event(1))  # this loop now reads the answers
+        os.kill(child, signal.SIGSTOP)
+        with pytest.raises(AuditUnavailable, match="stopped reading its pipe"):
+            await writer.record_request(request_event(2), body=b"x" * (8 << 20))  # more than the pipe holds
+        gone(child)
+        cpu = time.process_time()
+        await asyncio.sleep(0.5)  # the dead child's pipe is at EOF: a reader left on it would spin
+        return time.process_time() - cpu
+
+    try:
+        assert asyncio.run(run()) < 0.1
+    finally:
+        writer.close()
