@@ -90,6 +90,9 @@ class AuditTampered(AuditError):
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(f"{self.problems[0]}{more}")
 
+    def __reduce__(self) -> tuple[type[AuditTampered], tuple[tuple[Problem, ...]]]:
+        return AuditTampered, (self.problems,)  # to the gateway from its audit writer process
+
 
 class AgentError(GatewayError):
     """An agent cannot be added, found or revoked as asked."""

@@ -32,7 +32,8 @@ from gateway.audit.agents import AgentStore
 from gateway.audit.db import default_home
 from gateway.audit.holds import HeldCallStore
 from gateway.audit.pins import DatabasePinStore
-from gateway.audit.writer import AuditWriter, WriterConfig
+from gateway.audit.process import AuditProcess
+from gateway.audit.writer import WriterConfig
 from gateway.detect.mcp_pinning import ToolPinStore
 from gateway.engine_link import EngineAttestation, check_engine
 from gateway.errors import GatewayError
@@ -103,11 +104,11 @@ def ca_certificate(home: Path | None = None) -> Path:
 
 
 async def run_gateway(config: GatewayConfig, *, started: Callable[[DumpMaster], None] | None = None) -> None:
-    """Serve until the master is shut down; the audit writer is flushed and closed on the way out.
+    """Serve until the master is shut down; the audit writer's process is flushed and closed on the way out.
 
     ``started`` is called once every listener is up (and the CA exists).
     """
-    writer = await asyncio.to_thread(AuditWriter.open, config.audit_url, home=config.home, config=WriterConfig(
+    writer = await asyncio.to_thread(AuditProcess.open, config.audit_url, home=config.home, config=WriterConfig(
         checkpoint_every=config.policy.gateway.audit.checkpoint_every_records,
         checkpoint_interval_s=config.policy.gateway.audit.checkpoint_interval_s,
         body_cap=config.policy.gateway.audit.body_cap_bytes))
@@ -175,7 +176,7 @@ async def _close_connections(master: DumpMaster) -> None:
     await asyncio.sleep(0)
 
 
-async def _record_engine(config: GatewayConfig, writer: AuditWriter, metrics: GatewayMetrics) -> None:
+async def _record_engine(config: GatewayConfig, writer: AuditProcess, metrics: GatewayMetrics) -> None:
     """Refuse to front an engine whose attestation does not hold; record its model load either way."""
     engine = config.engine
     if engine is None:

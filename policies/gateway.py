@@ -14,9 +14,8 @@ decision: human in the loop) or blocked (refused).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import jsonschema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,6 +30,9 @@ from pydantic import (
 
 from policies.globs import Glob
 from policies.hosts import HostPattern, parse_host_pattern
+
+if TYPE_CHECKING:  # imported where schemas are checked: it costs most of a second, which every process would pay
+    import jsonschema
 
 __all__ = [
     "Action",
@@ -73,6 +75,8 @@ def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
     declared = schema.get("$schema", _DRAFT_2020_12)
     if not isinstance(declared, str) or declared.rstrip("#") != _DRAFT_2020_12:
         raise ValueError(f"argument schemas are JSON Schema draft 2020-12, not {declared!r}")
+    import jsonschema
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -115,6 +119,8 @@ class ToolRule(_Strict):
 
     def model_post_init(self, context: Any, /) -> None:
         if self.arguments is not None:
+            import jsonschema
+
             checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
             self._validator = jsonschema.Draft202012Validator(self.arguments, format_checker=checker)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gateway.audit.holds import Decision, HeldCall, HeldCallStore
 from gateway.audit.pins import DatabasePinStore, PinReview
+from gateway.audit.process import AuditProcess
 from gateway.audit.writer import AuditWriter
 from gateway.detect.mcp_pinning import ToolPin, approve
 from gateway.errors import AuditUnavailable, DetectionError, GatewayError
@@ -40,7 +41,7 @@ class Reviewer:
     note: str = ""
 
 
-async def approve_tool(store: DatabasePinStore, writer: AuditWriter, server: str, tool: str, *,
+async def approve_tool(store: DatabasePinStore, writer: AuditWriter | AuditProcess, server: str, tool: str, *,
                        seen_digest: str | None, reviewer: Reviewer) -> ToolPin:
     """Re-pin a quarantined tool to the definition the reviewer saw (``None``: whatever is observed now)."""
     review = await asyncio.to_thread(_pending, store, server, tool, seen_digest)
@@ -48,7 +49,7 @@ async def approve_tool(store: DatabasePinStore, writer: AuditWriter, server: str
     return await asyncio.to_thread(approve, store, server, tool)
 
 
-async def reject_tool(store: DatabasePinStore, writer: AuditWriter, server: str, tool: str, *,
+async def reject_tool(store: DatabasePinStore, writer: AuditWriter | AuditProcess, server: str, tool: str, *,
                       seen_digest: str | None, reviewer: Reviewer) -> PinReview:
     """Keep a quarantined tool refused and take it out of the queue."""
     review = await asyncio.to_thread(_pending, store, server, tool, seen_digest)

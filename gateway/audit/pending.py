@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.audit.records import Entry
+from gateway.errors import AuditUnavailable
 
-__all__ = ["Committed", "Outcome", "Pending", "Row", "settle_all"]
+__all__ = ["Committed", "Outcome", "Pending", "Row", "settle_all", "time_out"]
 
 Row = dict[str, Any]
 
@@ -60,6 +61,12 @@ def settle_all(outcomes: Iterable[tuple[Pending, Outcome]]) -> None:
             loop.call_soon_threadsafe(_settle_group, group)
         except RuntimeError:
             pass  # the loop is closed: nobody waits any more
+
+
+def time_out(future: asyncio.Future[Committed], timeout: float) -> None:
+    """The waiter's timer: refuse the request; the commit, if it comes, finds the future settled and leaves it."""
+    if not future.done():
+        future.set_exception(AuditUnavailable(f"the audit record was not committed within {timeout:g}s"))
 
 
 def _settle_group(group: list[tuple[asyncio.Future[Committed], Outcome]]) -> None:

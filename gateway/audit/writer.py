@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.audit.chain import load_head
 from gateway.audit.checkpointer import WAL_AUTOCHECKPOINT_OFF, WalCheckpointer
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
-from gateway.audit.pending import Committed, Pending, Row, settle_all
+from gateway.audit.pending import Committed, Pending, Row, settle_all, time_out
 from gateway.audit.records import (
     DEFAULT_BODY_CAP,
     Entry,
@@ -239,7 +239,7 @@ class AuditWriter:
         item = Pending(kind, build, request_id, loop=loop)
         self._enqueue(item)
         timeout = self._config.commit_timeout_s
-        timer = loop.call_later(timeout, _time_out, item.future, timeout)  # lighter than asyncio.wait_for
+        timer = loop.call_later(timeout, time_out, item.future, timeout)  # lighter than asyncio.wait_for
         try:
             return await item.future  # type: ignore[misc]
         finally:
@@ -417,11 +417,6 @@ class AuditWriter:
         if responses:
             keep_unwritten(self._state.root / _UNWRITTEN, responses)
         settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
-
-
-def _time_out(future: asyncio.Future[Committed], timeout: float) -> None:
-    if not future.done():  # the writer finds it settled and leaves it
-        future.set_exception(AuditUnavailable(f"the audit record was not committed within {timeout:g}s"))
 
 
 def _urgent(item: Any) -> bool:

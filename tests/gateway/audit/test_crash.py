@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from gateway.audit.db import open_database
@@ -15,13 +17,15 @@ from gateway.audit.models import Record
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
 from gateway.audit.writer import AuditWriter
+from gateway.errors import AuditError
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_every_acknowledged_request_survives_sigkill(audit_url: str, home: Path) -> None:
+@pytest.mark.parametrize("front", ["thread", "process"])
+def test_every_acknowledged_request_survives_sigkill(audit_url: str, home: Path, front: str) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.gateway.audit.crash_child", audit_url, str(home)],
+        [sys.executable, "-m", "tests.gateway.audit.crash_child", audit_url, str(home), front],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)},
     )
     assert child.stdout is not None
@@ -40,7 +44,7 @@ def test_every_acknowledged_request_survives_sigkill(audit_url: str, home: Path)
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
 
-    AuditWriter.open(audit_url, home=home).close()  # the start check accepts the database after the crash
+    reopen(audit_url, home).close()  # the start check accepts the database after the crash
     db = open_database(audit_url)
     with db.sessions() as s:
         recorded = set(s.scalars(select(Record.request_id).where(Record.kind == "request")))
@@ -49,3 +53,15 @@ def test_every_acknowledged_request_survives_sigkill(audit_url: str, home: Path)
     report = verify_audit(db, state=AuditState.open(home, create=False))
     db.close()
     assert report.requests == len(recorded) >= len(printed)
+
+
+def reopen(url: str, home: Path) -> AuditWriter:
+    """The writer again, once the killed process's writer child (which outlives it to flush) has let go of the lock."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return AuditWriter.open(url, home=home)
+        except AuditError as exc:
+            if "another gateway process" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
