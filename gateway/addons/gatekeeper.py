@@ -28,13 +28,14 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from mitmproxy import http
 
 from gateway.addons.auth import AGENT, Caller, profile_of
+from gateway.addons.fields import rewrite, text_fields
 from gateway.audit.writer import AuditWriter
 from gateway.enforce import check_request, check_response, check_tool_call
 from gateway.errors import AuditUnavailable
@@ -68,6 +69,9 @@ STATE = "modelgate.state"
 REQUEST_ID_HEADER = "x-modelgate-request-id"
 """Sent upstream with every forwarded request: the id of its audit record, for correlation."""
 _LLM = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
+_FORWARD = frozenset({REQUEST_ID_HEADER.encode()})
+_FORWARD_GUARDED = _FORWARD | {b"accept-encoding"}
+"""What a forwarded request loses: an id the agent sent in our header, and the encodings a guard cannot read."""
 _STATUS = {"policy.rate_limited": 429, "policy.unparsable_request": 400, "policy.request_too_large": 413}
 """The status of a refusal for one reason; several reasons, or any other, give 403."""
 INLINE_DETECTION_BYTES = 2048
@@ -125,7 +129,8 @@ class Gatekeeper:
         if not isinstance(caller, Caller):  # AgentAuth answers every unauthenticated flow; fail closed anyway
             flow.response = _make(ErrorReply(401, b'{"error": {"message": "modelgate: no agent"}}'))
             return
-        raw = _raw_request(flow)
+        fields = text_fields(flow.request.headers)
+        raw = _raw_request(flow, fields)
         event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
         profile = self._profile(caller)
@@ -135,8 +140,7 @@ class Gatekeeper:
         state = FlowState(event, profile, findings, time.monotonic())
         flow.metadata[STATE] = state
         try:
-            await self.writer.record_request(event, findings, body=self._body(raw.body),
-                                             headers=flow.request.headers.items(multi=True))
+            await self.writer.record_request(event, findings, body=self._body(raw.body), headers=fields)
         except AuditUnavailable as exc:
             if self.policy.gateway.audit.fail_closed:
                 self._answer(flow, state, 503, f"modelgate cannot record this request, so it is refused: {exc.reason}")
@@ -155,9 +159,9 @@ class Gatekeeper:
             if status == 429 and retry is not None and flow.response is not None:
                 flow.response.headers["retry-after"] = retry
             return
-        flow.request.headers[REQUEST_ID_HEADER] = event.request_id
-        if (event.protocol in _LLM or event.protocol == "mcp") and "accept-encoding" in flow.request.headers:
-            del flow.request.headers["accept-encoding"]  # guards read event streams as sent: uncompressed
+        # guards read event streams as sent: uncompressed
+        drop = _FORWARD_GUARDED if event.protocol in _LLM or event.protocol == "mcp" else _FORWARD
+        rewrite(flow.request.headers, drop, ((REQUEST_ID_HEADER, event.request_id),))
 
     def _profile(self, caller: Caller) -> GatewayProfile:
         """``profile_of``, once per agent name and issued profile (the policy does not change while it runs)."""
@@ -260,8 +264,9 @@ class Gatekeeper:
             return
         message = flow.error.msg if flow.error else "refused by the proxy"
         request = flow.request
+        fields = text_fields(request.headers)
         raw = RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
-                         Headers(request.headers.items(multi=True)))
+                         Headers(fields))
         event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
         event = event.model_copy(update={"parse_error": message})
@@ -270,7 +275,7 @@ class Gatekeeper:
         if self.metrics is not None:
             self.metrics.request(event.protocol, "block", status, None, (finding,))
         try:
-            await self.writer.record_request(event, (finding,), headers=request.headers.items(multi=True))
+            await self.writer.record_request(event, (finding,), headers=fields)
             self.writer.record_response(ResponseEvent(request_id=event.request_id, protocol=event.protocol,
                                                       status=status, error=message), (finding,))
         except AuditUnavailable as exc:
@@ -336,7 +341,7 @@ class Gatekeeper:
             self.metrics.request(state.event.protocol, decide(every), answer.status, latency_us / 1e6, every)
         if body is None and flow.response is not None and not flow.response.stream:
             body = flow.response.get_content(strict=False)
-        headers = flow.response.headers.items(multi=True) if flow.response is not None else ()
+        headers = text_fields(flow.response.headers) if flow.response is not None else ()
         try:
             self.writer.record_response(answer, tuple(findings), body=self._body(body), headers=headers,
                                         latency_us=latency_us)
@@ -347,9 +352,17 @@ class Gatekeeper:
         return body if self.policy.gateway.audit.store_bodies else None
 
 
-def _request_id() -> str:
-    """32 random hex digits, the length of the uuid4 hex it replaced (a quarter of its cost)."""
-    return os.urandom(16).hex()
+def _request_ids() -> Iterator[str]:
+    """32 random hex digits each, cut from one ``os.urandom`` read per 256 ids: every read is a system call that
+    lets go of the GIL, which the audit writer's thread then takes while the event loop waits to get it back."""
+    while True:
+        pool = os.urandom(16 * 256).hex()
+        for start in range(0, len(pool), 32):
+            yield pool[start:start + 32]
+
+
+_request_id = _request_ids().__next__
+"""Called on the event loop only (a generator is not to be advanced from two threads at once)."""
 
 
 def _verdict(findings: list[Finding]) -> Verdict:
@@ -367,16 +380,23 @@ def _streamer(guard: StreamGuard | McpStreamGuard) -> Callable[[bytes], list[byt
     return stream
 
 
-def _raw_request(flow: http.HTTPFlow) -> RawRequest:
-    request = flow.request
-    body = request.get_content(strict=False) or b""
-    return RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
-                      Headers(request.headers.items(multi=True)), body)
+def _raw_request(flow: http.HTTPFlow, fields: list[tuple[str, str]]) -> RawRequest:
+    request, headers = flow.request, Headers(fields)
+    return RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path, headers,
+                      _content(request, headers))
 
 
 def _raw_response(response: http.Response) -> RawResponse:
-    return RawResponse(response.status_code, Headers(response.headers.items(multi=True)),
-                       response.get_content(strict=False) or b"")
+    headers = Headers(text_fields(response.headers))
+    return RawResponse(response.status_code, headers, _content(response, headers))
+
+
+def _content(message: http.Message, headers: Headers) -> bytes:
+    """``message.get_content(strict=False)``, which looks Content-Encoding up in mitmproxy's headers again; the
+    body as sent when there is none."""
+    if not headers.get("content-encoding"):
+        return message.raw_content or b""
+    return message.get_content(strict=False) or b""
 
 
 def _make(reply: ErrorReply) -> http.Response:
