@@ -35,7 +35,7 @@ from typing import Protocol, TypeVar
 from mitmproxy import http
 
 from gateway.addons.auth import AGENT, Caller, profile_of
-from gateway.addons.fields import rewrite, text_fields
+from gateway.addons.fields import joined, rewrite, text_fields
 from gateway.audit.writer import AuditWriter
 from gateway.enforce import check_request, check_response, check_tool_call
 from gateway.errors import AuditUnavailable
@@ -69,6 +69,7 @@ STATE = "modelgate.state"
 REQUEST_ID_HEADER = "x-modelgate-request-id"
 """Sent upstream with every forwarded request: the id of its audit record, for correlation."""
 _LLM = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
+_CONTENT_TYPE = frozenset({b"content-type"})
 _FORWARD = frozenset({REQUEST_ID_HEADER.encode()})
 _FORWARD_GUARDED = _FORWARD | {b"accept-encoding"}
 """What a forwarded request loses: an id the agent sent in our header, and the encodings a guard cannot read."""
@@ -182,7 +183,8 @@ class Gatekeeper:
         state = flow.metadata.get(STATE)
         if not isinstance(state, FlowState) or state.answered or flow.response is None:
             return
-        if flow.response.headers.get("content-type", "").partition(";")[0].strip().lower() != "text/event-stream":
+        content_type = joined(flow.response.headers, _CONTENT_TYPE).get(b"content-type", "")
+        if content_type.partition(";")[0].strip().lower() != "text/event-stream":
             return
         event = state.event
         if event.protocol in _LLM:
