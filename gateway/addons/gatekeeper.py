@@ -354,17 +354,22 @@ class Gatekeeper:
         return body if self.policy.gateway.audit.store_bodies else None
 
 
-def _request_ids() -> Iterator[str]:
-    """32 random hex digits each, cut from one ``os.urandom`` read per 256 ids: every read is a system call that
+class _RequestIds:
+    """32 random hex digits per call, cut from one ``os.urandom`` read per 256 ids: every read is a system call that
     lets go of the GIL, which the audit writer's thread then takes while the event loop waits to get it back."""
-    while True:
+
+    def __init__(self) -> None:
+        self._pool: Iterator[str] = iter(())
+
+    def __call__(self) -> str:
+        for request_id in self._pool:  # a list's iterator hands each id out once, to whichever thread asks
+            return request_id
         pool = os.urandom(16 * 256).hex()
-        for start in range(0, len(pool), 32):
-            yield pool[start:start + 32]
+        self._pool = iter([pool[start:start + 32] for start in range(32, len(pool), 32)])
+        return pool[:32]
 
 
-_request_id = _request_ids().__next__
-"""Called on the event loop only (a generator is not to be advanced from two threads at once)."""
+_request_id = _RequestIds()
 
 
 def _verdict(findings: list[Finding]) -> Verdict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anthropic
@@ -125,9 +126,10 @@ def test_addons_that_share_a_hook_cannot_be_one_chain_entry() -> None:
         _Addons([Judge(), Judge()])
 
 
-def test_request_ids_are_32_hex_digits_and_do_not_repeat() -> None:
-    ids = [_request_id() for _ in range(1000)]  # several draws from os.urandom
-    assert len(set(ids)) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+def test_request_ids_are_32_hex_digits_and_do_not_repeat_across_threads() -> None:
+    with ThreadPoolExecutor(4) as pool:  # gateways on their own threads share the pool of ids
+        ids = [i for batch in pool.map(lambda _: [_request_id() for _ in range(3000)], range(4)) for i in batch]
+    assert len(set(ids)) == 12000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
 def test_anthropic_messages_plain_streamed_and_a_blocked_tool(stack: Stack) -> None:
