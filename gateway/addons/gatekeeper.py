@@ -72,7 +72,8 @@ _LLM = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
 _CONTENT_TYPE = frozenset({b"content-type"})
 _FORWARD = frozenset({REQUEST_ID_HEADER.encode()})
 _FORWARD_GUARDED = _FORWARD | {b"accept-encoding"}
-"""What a forwarded request loses: an id the agent sent in our header, and the encodings a guard cannot read."""
+"""Fields a forwarded request loses: a request id the agent sent itself, and where a guard reads the answer,
+Accept-Encoding (so that the answer comes uncompressed)."""
 _STATUS = {"policy.rate_limited": 429, "policy.unparsable_request": 400, "policy.request_too_large": 413}
 """The status of a refusal for one reason; several reasons, or any other, give 403."""
 INLINE_DETECTION_BYTES = 2048
@@ -160,7 +161,6 @@ class Gatekeeper:
             if status == 429 and retry is not None and flow.response is not None:
                 flow.response.headers["retry-after"] = retry
             return
-        # guards read event streams as sent: uncompressed
         drop = _FORWARD_GUARDED if event.protocol in _LLM or event.protocol == "mcp" else _FORWARD
         rewrite(flow.request.headers, drop, ((REQUEST_ID_HEADER, event.request_id),))
 
