@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import signal
 from collections.abc import Callable
@@ -70,6 +71,11 @@ def serve_forever(config: GatewayConfig, *, listening: Callable[[], None] | None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)  # type: ignore[attr-defined]
+        # What the start loaded lives as long as the process (policy, detectors and their baseline, mitmproxy,
+        # SQLAlchemy: ~340k objects). Out of the collector's reach, a full collection on the event loop scans
+        # what requests made, in milliseconds, not all of that (0.2 s each, ~80 us a request at 600 req/s).
+        gc.collect()
+        gc.freeze()
         if listening is not None:
             listening()
 

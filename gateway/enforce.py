@@ -147,6 +147,8 @@ def _check_model(model: str | None, profile: GatewayProfile) -> tuple[Finding, .
 
 
 def _check_offered(tools: tuple[ToolSpec, ...], profile: GatewayProfile, who: str) -> tuple[Finding, ...]:
+    if not tools:  # most requests and responses offer none
+        return ()
     unlisted = list(dict.fromkeys(t.name for t in tools if tool_rule(profile, t.name) is None))
     if not unlisted:
         return ()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from mitmproxy import connection, http
 from mitmproxy.proxy import mode_specs
 
+from gateway.addons.fields import joined, rewrite
 from gateway.audit.agents import Agent, AgentStore
 from gateway.errors import AuditUnavailable
 from gateway.events import Direction
@@ -31,6 +32,7 @@ AGENT = "modelgate.caller"
 
 _REALM = 'Basic realm="modelgate", charset="UTF-8"'
 _DENY_ALL = GatewayProfile(name="unknown-profile")
+_KEY_HEADERS = frozenset({b"authorization", b"x-api-key"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,12 @@ def profile_of(agent: Agent, gateway: GatewaySection) -> GatewayProfile:
 class AgentAuth:
     def __init__(self, store: AgentStore, upstream: UpstreamCredential | None = None) -> None:
         self.store, self.upstream = store, upstream
+        self._drop: frozenset[bytes] = _KEY_HEADERS
+        self._add: tuple[tuple[str, str], ...] = ()
+        """Reverse mode's header rewrite: the agent's key out, the upstream's credential in."""
+        if upstream is not None:
+            self._drop = _KEY_HEADERS | {upstream.header.lower().encode()}
+            self._add = ((upstream.header, upstream.value),)
         self._callers: MutableMapping[connection.Client, Caller] = weakref.WeakKeyDictionary()
 
     def caller_of(self, client: connection.Client) -> Caller | None:
@@ -82,17 +90,13 @@ class AgentAuth:
             flow.metadata[AGENT] = self._callers[flow.client_conn] = Caller(agent, "forward")
 
     def _reverse(self, flow: http.HTTPFlow) -> None:
-        headers = flow.request.headers
-        bearer = headers.get("authorization", "")
-        key = bearer[7:].strip() if bearer[:7].lower() == "bearer " else headers.get("x-api-key", "").strip()
+        sent = joined(flow.request.headers, _KEY_HEADERS)
+        bearer = sent.get(b"authorization", "")
+        key = bearer[7:].strip() if bearer[:7].lower() == "bearer " else sent.get(b"x-api-key", "").strip()
         agent = self._lookup(flow, key, proxy=False)
         if agent is None:
             return
-        for name in ("authorization", "x-api-key"):
-            if name in headers:  # pop() of an absent header raises and catches inside mitmproxy
-                del headers[name]
-        if self.upstream is not None:
-            headers[self.upstream.header] = self.upstream.value
+        rewrite(flow.request.headers, self._drop, self._add)
         flow.metadata[AGENT] = Caller(agent, "reverse")
 
     def _proxy_agent(self, flow: http.HTTPFlow) -> Agent | None:

@@ -28,13 +28,14 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from mitmproxy import http
 
 from gateway.addons.auth import AGENT, Caller, profile_of
+from gateway.addons.fields import joined, rewrite, text_fields
 from gateway.audit.writer import AuditWriter
 from gateway.enforce import check_request, check_response, check_tool_call
 from gateway.errors import AuditUnavailable
@@ -68,6 +69,11 @@ STATE = "modelgate.state"
 REQUEST_ID_HEADER = "x-modelgate-request-id"
 """Sent upstream with every forwarded request: the id of its audit record, for correlation."""
 _LLM = frozenset({"openai.chat", "openai.completions", "anthropic.messages"})
+_CONTENT_TYPE = frozenset({b"content-type"})
+_FORWARD = frozenset({REQUEST_ID_HEADER.encode()})
+_FORWARD_GUARDED = _FORWARD | {b"accept-encoding"}
+"""Fields a forwarded request loses: a request id the agent sent itself, and where a guard reads the answer,
+Accept-Encoding (so that the answer comes uncompressed)."""
 _STATUS = {"policy.rate_limited": 429, "policy.unparsable_request": 400, "policy.request_too_large": 413}
 """The status of a refusal for one reason; several reasons, or any other, give 403."""
 INLINE_DETECTION_BYTES = 2048
@@ -125,7 +131,8 @@ class Gatekeeper:
         if not isinstance(caller, Caller):  # AgentAuth answers every unauthenticated flow; fail closed anyway
             flow.response = _make(ErrorReply(401, b'{"error": {"message": "modelgate: no agent"}}'))
             return
-        raw = _raw_request(flow)
+        fields = text_fields(flow.request.headers)
+        raw = _raw_request(flow, fields)
         event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
         profile = self._profile(caller)
@@ -135,8 +142,7 @@ class Gatekeeper:
         state = FlowState(event, profile, findings, time.monotonic())
         flow.metadata[STATE] = state
         try:
-            await self.writer.record_request(event, findings, body=self._body(raw.body),
-                                             headers=flow.request.headers.items(multi=True))
+            await self.writer.record_request(event, findings, body=self._body(raw.body), headers=fields)
         except AuditUnavailable as exc:
             if self.policy.gateway.audit.fail_closed:
                 self._answer(flow, state, 503, f"modelgate cannot record this request, so it is refused: {exc.reason}")
@@ -155,9 +161,8 @@ class Gatekeeper:
             if status == 429 and retry is not None and flow.response is not None:
                 flow.response.headers["retry-after"] = retry
             return
-        flow.request.headers[REQUEST_ID_HEADER] = event.request_id
-        if (event.protocol in _LLM or event.protocol == "mcp") and "accept-encoding" in flow.request.headers:
-            del flow.request.headers["accept-encoding"]  # guards read event streams as sent: uncompressed
+        drop = _FORWARD_GUARDED if event.protocol in _LLM or event.protocol == "mcp" else _FORWARD
+        rewrite(flow.request.headers, drop, ((REQUEST_ID_HEADER, event.request_id),))
 
     def _profile(self, caller: Caller) -> GatewayProfile:
         """``profile_of``, once per agent name and issued profile (the policy does not change while it runs)."""
@@ -178,7 +183,8 @@ class Gatekeeper:
         state = flow.metadata.get(STATE)
         if not isinstance(state, FlowState) or state.answered or flow.response is None:
             return
-        if flow.response.headers.get("content-type", "").partition(";")[0].strip().lower() != "text/event-stream":
+        content_type = joined(flow.response.headers, _CONTENT_TYPE).get(b"content-type", "")
+        if content_type.partition(";")[0].strip().lower() != "text/event-stream":
             return
         event = state.event
         if event.protocol in _LLM:
@@ -260,8 +266,9 @@ class Gatekeeper:
             return
         message = flow.error.msg if flow.error else "refused by the proxy"
         request = flow.request
+        fields = text_fields(request.headers)
         raw = RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
-                         Headers(request.headers.items(multi=True)))
+                         Headers(fields))
         event = normalise_request(raw, request_id=_request_id(), agent=caller.agent.name,
                                   direction=caller.direction, limits=self.limits)
         event = event.model_copy(update={"parse_error": message})
@@ -270,7 +277,7 @@ class Gatekeeper:
         if self.metrics is not None:
             self.metrics.request(event.protocol, "block", status, None, (finding,))
         try:
-            await self.writer.record_request(event, (finding,), headers=request.headers.items(multi=True))
+            await self.writer.record_request(event, (finding,), headers=fields)
             self.writer.record_response(ResponseEvent(request_id=event.request_id, protocol=event.protocol,
                                                       status=status, error=message), (finding,))
         except AuditUnavailable as exc:
@@ -336,7 +343,7 @@ class Gatekeeper:
             self.metrics.request(state.event.protocol, decide(every), answer.status, latency_us / 1e6, every)
         if body is None and flow.response is not None and not flow.response.stream:
             body = flow.response.get_content(strict=False)
-        headers = flow.response.headers.items(multi=True) if flow.response is not None else ()
+        headers = text_fields(flow.response.headers) if flow.response is not None else ()
         try:
             self.writer.record_response(answer, tuple(findings), body=self._body(body), headers=headers,
                                         latency_us=latency_us)
@@ -347,9 +354,22 @@ class Gatekeeper:
         return body if self.policy.gateway.audit.store_bodies else None
 
 
-def _request_id() -> str:
-    """32 random hex digits, the length of the uuid4 hex it replaced (a quarter of its cost)."""
-    return os.urandom(16).hex()
+class _RequestIds:
+    """32 random hex digits per call, cut from one ``os.urandom`` read per 256 ids: every read is a system call that
+    lets go of the GIL, which the audit writer's thread then takes while the event loop waits to get it back."""
+
+    def __init__(self) -> None:
+        self._pool: Iterator[str] = iter(())
+
+    def __call__(self) -> str:
+        for request_id in self._pool:  # a list's iterator hands each id out once, to whichever thread asks
+            return request_id
+        pool = os.urandom(16 * 256).hex()
+        self._pool = iter([pool[start:start + 32] for start in range(32, len(pool), 32)])
+        return pool[:32]
+
+
+_request_id = _RequestIds()
 
 
 def _verdict(findings: list[Finding]) -> Verdict:
@@ -367,16 +387,23 @@ def _streamer(guard: StreamGuard | McpStreamGuard) -> Callable[[bytes], list[byt
     return stream
 
 
-def _raw_request(flow: http.HTTPFlow) -> RawRequest:
-    request = flow.request
-    body = request.get_content(strict=False) or b""
-    return RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path,
-                      Headers(request.headers.items(multi=True)), body)
+def _raw_request(flow: http.HTTPFlow, fields: list[tuple[str, str]]) -> RawRequest:
+    request, headers = flow.request, Headers(fields)
+    return RawRequest(request.method, request.scheme, request.pretty_host, request.port, request.path, headers,
+                      _content(request, headers))
 
 
 def _raw_response(response: http.Response) -> RawResponse:
-    return RawResponse(response.status_code, Headers(response.headers.items(multi=True)),
-                       response.get_content(strict=False) or b"")
+    headers = Headers(text_fields(response.headers))
+    return RawResponse(response.status_code, headers, _content(response, headers))
+
+
+def _content(message: http.Message, headers: Headers) -> bytes:
+    """``message.get_content(strict=False)``, which looks Content-Encoding up in mitmproxy's headers again; the
+    body as sent when there is none."""
+    if not headers.get("content-encoding"):
+        return message.raw_content or b""
+    return message.get_content(strict=False) or b""
 
 
 def _make(reply: ErrorReply) -> http.Response:

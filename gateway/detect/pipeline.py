@@ -183,6 +183,8 @@ def _suppresses(suppression: Suppression, finding: Finding, agent: str) -> bool:
 
 def _checked(name: str, found: Any) -> list[Finding]:
     """A detector's findings, or an error finding if it broke the contract (wrong type, foreign rule ids)."""
+    if isinstance(found, list) and not found:  # the usual answer, on every request: nothing to check
+        return found
     if not isinstance(found, list) or not all(isinstance(f, Finding) for f in found):
         raise TypeError(f"returned {type(found).__name__}, not a list of findings")
     foreign = [f.rule for f in found if not f.rule.startswith(f"detect.{name}.")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anthropic
@@ -16,10 +17,12 @@ import httpx
 import openai
 import pytest
 
+from gateway.addons.gatekeeper import _request_id
 from gateway.audit.state import AuditState
 from gateway.audit.verify import verify_audit
 from gateway.events import RequestEvent, ResponseEvent, ToolCall
 from gateway.findings import Finding
+from gateway.proxy import _Addons
 from tests.gateway.postgres import database_url
 from tests.gateway.stack import Stack, gateway_stack
 
@@ -100,6 +103,33 @@ def test_a_wrong_or_missing_key_gets_401_and_nothing_is_forwarded(stack: Stack) 
             client.chat.completions.create(model="stub-1", messages=HELLO)
     assert httpx.post(f"{stack.gateway.reverse_url}/v1/chat/completions", json={}).status_code == 401
     assert stack.upstream.seen == []
+
+
+def test_the_upstream_gets_no_agent_key_and_only_the_gateways_request_id(stack: Stack) -> None:
+    headers = [("Authorization", f"Bearer {stack.key}"), ("X-Api-Key", stack.key), ("x-api-key", "second"),
+               ("X-Modelgate-Request-Id", "chosen-by-the-agent"), ("Accept-Encoding", "gzip"),
+               ("content-type", "application/json")]
+    answer = httpx.post(stack.chat_url, headers=headers, content=json.dumps({"model": "stub-1", "messages": HELLO}))
+    assert answer.status_code == 200
+    [(_, request_id, seen)] = stack.upstream.seen
+    assert seen.get("authorization") is None and seen.get("x-api-key") is None
+    assert "accept-encoding" not in seen  # stream guards read what the upstream sends as sent
+    assert request_id == stack.records("request")[0].request_id != "chosen-by-the-agent"
+
+
+def test_addons_that_share_a_hook_cannot_be_one_chain_entry() -> None:
+    class Judge:
+        def request(self, flow: object) -> None: ...
+
+    _Addons([Judge()])
+    with pytest.raises(ValueError, match="request"):  # the second would not run after an error in the first
+        _Addons([Judge(), Judge()])
+
+
+def test_request_ids_are_32_hex_digits_and_do_not_repeat_across_threads() -> None:
+    with ThreadPoolExecutor(4) as pool:  # gateways on their own threads share the pool of ids
+        ids = [i for batch in pool.map(lambda _: [_request_id() for _ in range(3000)], range(4)) for i in batch]
+    assert len(set(ids)) == 12000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
 def test_anthropic_messages_plain_streamed_and_a_blocked_tool(stack: Stack) -> None:
