@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, text
 
+from gateway.audit.db import open_database
+from gateway.audit.models import Record
 from gateway.audit.writer import AuditWriter, WriterConfig
 from gateway.events import RequestEvent, ResponseEvent, ToolCall, Usage
 from gateway.findings import Finding
@@ -77,6 +79,16 @@ def fill(writer: AuditWriter, count: int, *, start: int = 0) -> None:
         await asyncio.gather(*(one(n) for n in range(start, start + count)))
 
     asyncio.run(run())
+
+
+def drop_tail(audit_url: str, count: int = 2) -> None:
+    """Delete the chain's last ``count`` records behind the writer's back (by default the stop event and the
+    final checkpoint): the database is then behind the state folder's witness."""
+    db = open_database(audit_url)
+    with db.sessions() as s, s.begin():
+        last = s.scalar(select(func.max(Record.seq)))
+        s.execute(delete(Record).where(Record.seq > last - count))
+    db.close()
 
 
 def small_checkpoints(**overrides: Any) -> WriterConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from gateway.audit.db import open_database
 from gateway.audit.models import Record, RequestIndex
@@ -21,7 +21,7 @@ from gateway.audit.process import AuditProcess
 from gateway.audit.writer import WriterConfig
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from modelgate.cli import main
-from tests.gateway.audit.conftest import fill, request_event, response_event, small_checkpoints
+from tests.gateway.audit.conftest import drop_tail, fill, request_event, response_event, small_checkpoints
 from tests.gateway.stack import gateway_stack
 from tests.servers import free_port
 
@@ -144,11 +144,7 @@ def test_start_errors_are_the_writers_own(audit_url: str, home: Path, capsys: py
         AuditProcess.open(audit_url, home=home)
     fill(writer, 10)
     writer.close()
-    db = open_database(audit_url)
-    with db.sessions() as s, s.begin():
-        last = s.scalar(select(func.max(Record.seq)))
-        s.execute(delete(Record).where(Record.seq > last - 2))  # the stop event and the final checkpoint
-    db.close()
+    drop_tail(audit_url)
     with pytest.raises(AuditTampered, match="truncated") as tampered:
         AuditProcess.open(audit_url, home=home)
     assert tampered.value.problems and tampered.value.problems[0].what

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from gateway.audit.db import open_database
 from gateway.audit.models import Body, Record, RequestIndex, RequestRule, RequestTool
@@ -17,7 +17,7 @@ from gateway.audit.verify import verify_audit
 from gateway.audit.writer import AuditWriter, WriterConfig
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from gateway.events import ToolCall
-from tests.gateway.audit.conftest import ALERT, BLOCK, fill, request_event, response_event, small_checkpoints
+from tests.gateway.audit.conftest import ALERT, BLOCK, drop_tail, fill, request_event, response_event, small_checkpoints
 
 
 def records(url: str, kind: str | None = None) -> list[Record]:
@@ -176,11 +176,7 @@ def test_start_refuses_a_database_behind_its_witness(audit_url: str, home: Path)
     writer = AuditWriter.open(audit_url, home=home, config=small_checkpoints())
     fill(writer, 10)
     writer.close()
-    db = open_database(audit_url)
-    with db.sessions() as s, s.begin():
-        last = s.scalar(select(func.max(Record.seq)))
-        s.execute(delete(Record).where(Record.seq > last - 2))  # the stop event and the final checkpoint
-    db.close()
+    drop_tail(audit_url)
     with pytest.raises(AuditTampered, match="truncated"):
         AuditWriter.open(audit_url, home=home)
     writer = AuditWriter.open(audit_url, home=home, unsafe_continue_after_divergence=True)
