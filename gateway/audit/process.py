@@ -349,6 +349,10 @@ class AuditProcess:
             self._closed = True
         atexit.unregister(self.close)
         self._flush()
+        try:  # an orderly close says so first; EOF alone means the gateway died (see ``_serve``)
+            self._send([(0, "closing")], deadline=time.monotonic() + self._config.commit_timeout_s)
+        except AuditUnavailable as exc:
+            log.error("cannot tell the audit writer process that the gateway is closing: %s", exc)
         os.close(self._to_child)  # EOF: the child commits what it has and exits
         self._wait(self._ended.is_set, time.monotonic() + _CLOSE_TIMEOUT_S)
         if not self._ended.is_set():
@@ -498,12 +502,19 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 async def _serve(writer: AuditWriter, requests: int, answers: _Answers, parent: int) -> None:
-    """Record what arrives until EOF (or the parent's death), then close the writer and say how that went."""
+    """Record what arrives until EOF (or the parent's death), then close the writer and say how that went.
+
+    EOF without the parent's "closing" first means the gateway was killed or crashed: a ``gateway.lost`` event
+    says so before the writer's own stop record, so that an investigator does not read a clean stop into it.
+    """
     loop = asyncio.get_running_loop()
-    frames, tasks, finished = _Frames(), set[asyncio.Task[Any]](), asyncio.Event()
+    frames, tasks, finished, orderly = _Frames(), set[asyncio.Task[Any]](), asyncio.Event(), asyncio.Event()
 
     def dispatch(message: tuple[Any, ...]) -> None:
         ident, op = message[0], message[1]
+        if op == "closing":
+            orderly.set()
+            return
         try:
             if op == "response":
                 _, _, event, findings, body, headers, latency = message
@@ -557,6 +568,13 @@ async def _serve(writer: AuditWriter, requests: int, answers: _Answers, parent: 
     await finished.wait()
     while tasks:
         await asyncio.wait(set(tasks))
+    if not orderly.is_set():
+        try:
+            await writer.record_event("gateway.lost", data={
+                "parent_pid": parent, "reason": "the gateway process ended without closing its audit log (killed or "
+                "crashed); requests it had not yet sent for recording were not forwarded either"})
+        except AuditError as exc:
+            log.error("cannot record that the gateway was lost: %s", exc)
     error = None
     try:
         await asyncio.to_thread(writer.close)

@@ -4,6 +4,7 @@ child is gone, raises the writer's own start-up errors, and flushes what it was 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -175,7 +176,10 @@ def test_close_flushes_the_responses_nobody_waited_for(audit_url: str, home: Pat
         assert session.scalar(select(func.count()).select_from(Record).where(Record.kind == "response")) == 50
         assert session.scalar(select(func.count()).select_from(RequestIndex).where(
             RequestIndex.status.is_not(None))) == 50
+        events = [json.loads(data)["event"] for data in session.scalars(
+            select(Record.data).where(Record.kind == "event").order_by(Record.seq))]
     db.close()
+    assert events == ["gateway.start", "gateway.stop"]  # a clean close is not reported as a lost gateway
 
 
 def test_the_child_outlives_the_thread_that_started_it(home: Path) -> None:
