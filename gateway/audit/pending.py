@@ -16,7 +16,7 @@ from typing import Any
 from gateway.audit.records import Entry
 from gateway.errors import AuditUnavailable
 
-__all__ = ["Committed", "Outcome", "Pending", "Row", "settle_all", "time_out"]
+__all__ = ["Committed", "Outcome", "Pending", "Row", "committed", "settle_all"]
 
 Row = dict[str, Any]
 
@@ -63,8 +63,18 @@ def settle_all(outcomes: Iterable[tuple[Pending, Outcome]]) -> None:
             pass  # the loop is closed: nobody waits any more
 
 
-def time_out(future: asyncio.Future[Committed], timeout: float) -> None:
-    """The waiter's timer: refuse the request; the commit, if it comes, finds the future settled and leaves it."""
+async def committed(item: Pending, timeout: float) -> Committed:
+    """Wait for ``item`` (queued with its loop) to be settled; AuditUnavailable after ``timeout`` seconds. A timer
+    on the loop is lighter than ``asyncio.wait_for``; a commit that comes later finds the future settled."""
+    assert item.loop is not None
+    timer = item.loop.call_later(timeout, _time_out, item.future, timeout)
+    try:
+        return await item.future  # type: ignore[misc]
+    finally:
+        timer.cancel()
+
+
+def _time_out(future: asyncio.Future[Committed], timeout: float) -> None:
     if not future.done():
         future.set_exception(AuditUnavailable(f"the audit record was not committed within {timeout:g}s"))
 

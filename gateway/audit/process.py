@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit.db import AuditDatabase, default_home, open_database
-from gateway.audit.pending import Committed, Pending, settle_all, time_out
+from gateway.audit.pending import Committed, Pending, committed, settle_all
 from gateway.audit.writer import AuditWriter, WriterConfig, WriterStats
 from gateway.errors import AuditError, AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent
@@ -157,7 +157,8 @@ class AuditProcess:
         self, event: ResponseEvent, findings: Sequence[Finding] = (), *, body: bytes | None = None,
         headers: Iterable[tuple[str, str]] = (), latency_us: int | None = None,
     ) -> concurrent.futures.Future[Committed]:
-        """Queue the response's record; the future may be ignored: a failed write is retried, never dropped."""
+        """Queue the response's record; the future may be ignored: a failed write is retried while the child lives
+        (see the module's docstring for a child that dies)."""
         item = Pending("response", None, event.request_id)
         self._post(item, ("response", event, tuple(findings), body, list(headers), latency_us), _running_loop())
         return item.future  # type: ignore[return-value]
@@ -179,12 +180,7 @@ class AuditProcess:
             self._read_on(loop)
         item = Pending(kind, None, request_id, loop=loop)
         self._post(item, message, loop)
-        timeout = self._config.commit_timeout_s
-        timer = loop.call_later(timeout, time_out, item.future, timeout)
-        try:
-            return await item.future  # type: ignore[misc]
-        finally:
-            timer.cancel()
+        return await committed(item, self._config.commit_timeout_s)
 
     def _post(self, item: Pending, message: tuple[Any, ...], loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Queue ``message`` for the child; what one turn of ``loop`` queues goes in one write."""

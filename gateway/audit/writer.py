@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.audit.chain import load_head
 from gateway.audit.checkpointer import WAL_AUTOCHECKPOINT_OFF, WalCheckpointer
 from gateway.audit.db import AuditDatabase, Synchronous, default_home, open_database
-from gateway.audit.pending import Committed, Pending, Row, settle_all, time_out
+from gateway.audit.pending import Committed, Pending, Row, committed, settle_all
 from gateway.audit.records import (
     DEFAULT_BODY_CAP,
     Entry,
@@ -238,12 +238,7 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         item = Pending(kind, build, request_id, loop=loop)
         self._enqueue(item)
-        timeout = self._config.commit_timeout_s
-        timer = loop.call_later(timeout, time_out, item.future, timeout)  # lighter than asyncio.wait_for
-        try:
-            return await item.future  # type: ignore[misc]
-        finally:
-            timer.cancel()
+        return await committed(item, self._config.commit_timeout_s)
 
     def _enqueue(self, item: Pending) -> None:
         if self._closed:
