@@ -30,8 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gateway.audit.holds import HeldCall, HeldCallStore, Stage
-from gateway.audit.process import AuditProcess
-from gateway.audit.writer import AuditWriter
+from gateway.audit.process import AuditLog
 from gateway.enforce import tool_rule
 from gateway.errors import AuditUnavailable, GatewayError
 from gateway.events import RequestEvent, ToolCall
@@ -59,7 +58,7 @@ class _Waiter:
 class Holds:
     """The calls one gateway holds, and how they learn of their decision."""
 
-    def __init__(self, store: HeldCallStore, writer: AuditWriter | AuditProcess, settings: HoldSection, *,
+    def __init__(self, store: HeldCallStore, writer: AuditLog, settings: HoldSection, *,
                  poll_s: float = POLL_S) -> None:
         self.store, self._writer, self._settings, self._poll_s = store, writer, settings, poll_s
         self._waiting: dict[int, _Waiter] = {}

@@ -36,7 +36,7 @@ from mitmproxy import http
 
 from gateway.addons.auth import AGENT, Caller, profile_of
 from gateway.addons.fields import joined, rewrite, text_fields
-from gateway.audit.writer import AuditWriter
+from gateway.audit.process import AuditLog
 from gateway.enforce import check_request, check_response, check_tool_call
 from gateway.errors import AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent, ToolCall
@@ -108,7 +108,7 @@ class FlowState:
 
 
 class Gatekeeper:
-    def __init__(self, policy: Policy, writer: AuditWriter, *, inspector: Inspector | None = None,
+    def __init__(self, policy: Policy, writer: AuditLog, *, inspector: Inspector | None = None,
                  limiter: RateLimiter | None = None, limits: Limits | None = None,
                  metrics: GatewayMetrics | None = None, holds: Holds | None = None) -> None:
         self.policy, self.writer, self.inspector = policy, writer, inspector

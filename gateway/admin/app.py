@@ -26,8 +26,7 @@ from gateway.admin.timeline import session_page
 from gateway.audit.db import AuditDatabase
 from gateway.audit.holds import HeldCallStore
 from gateway.audit.pins import DatabasePinStore
-from gateway.audit.process import AuditProcess
-from gateway.audit.writer import AuditWriter
+from gateway.audit.process import AuditLog
 from gateway.errors import AuditUnavailable, GatewayError
 from gateway.holds import Holds
 from gateway.metrics import GatewayMetrics
@@ -42,7 +41,7 @@ class AdminContext:
     """What the pages read and write: the gateway's own database, writer, pins, held calls and counters."""
 
     db: AuditDatabase
-    writer: AuditWriter | AuditProcess
+    writer: AuditLog
     pins: DatabasePinStore
     held: HeldCallStore
     metrics: GatewayMetrics

@@ -21,8 +21,7 @@ from gateway.admin.auth import AdminCredentials, admin_token
 from gateway.admin.integrity import IntegrityChecker
 from gateway.audit.holds import HeldCallStore
 from gateway.audit.pins import DatabasePinStore
-from gateway.audit.process import AuditProcess
-from gateway.audit.writer import AuditWriter
+from gateway.audit.process import AuditLog
 from gateway.errors import AdminError
 from gateway.holds import Holds
 from gateway.metrics import GatewayMetrics
@@ -83,7 +82,7 @@ def _bind(listen: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def start_admin(listen: tuple[str, int], *, home: Path, writer: AuditWriter | AuditProcess, metrics: GatewayMetrics,
+def start_admin(listen: tuple[str, int], *, home: Path, writer: AuditLog, metrics: GatewayMetrics,
                 holds: Holds | None = None, password: str | None = None,
                 metrics_token: str | None = None) -> AdminServer:
     """Bind ``listen`` and serve the admin UI for ``writer``'s database (and ``holds``, the proxy's held calls,

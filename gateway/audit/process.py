@@ -47,7 +47,7 @@ from gateway.errors import AuditError, AuditUnavailable
 from gateway.events import RequestEvent, ResponseEvent
 from gateway.findings import Finding
 
-__all__ = ["AuditProcess"]
+__all__ = ["AuditLog", "AuditProcess"]
 
 log = logging.getLogger("modelgate.audit")
 
@@ -370,6 +370,10 @@ class AuditProcess:
             if self._reading is asyncio.get_running_loop():
                 self._stop_reading()  # the close reads the rest itself
         await asyncio.to_thread(self.close)
+
+
+AuditLog = AuditWriter | AuditProcess
+"""Either writer, as the gateway's parts take it: in a child (``gateway run``) or in this process (tools, tests)."""
 
 
 class _Frames:
