@@ -15,17 +15,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.audit.holds import Decision, HeldCall, HeldCallStore
+from gateway.audit.holds import NOTE_CAP, Decision, HeldCall, HeldCallStore
 from gateway.audit.pins import DatabasePinStore, PinReview
-from gateway.audit.process import AuditProcess
-from gateway.audit.writer import AuditWriter
+from gateway.audit.process import AuditLog
 from gateway.detect.mcp_pinning import ToolPin, approve
 from gateway.errors import AuditUnavailable, DetectionError, GatewayError
 from gateway.holds import Holds
 
 __all__ = ["RECORD_WAIT_S", "Reviewer", "approve_tool", "decide_call", "reject_tool"]
 
-_MAX_NOTE = 500
 RECORD_WAIT_S = 10.0
 """How long a decision waits for the holding gateway (this process) to record it: a commit, normally."""
 
@@ -41,7 +39,7 @@ class Reviewer:
     note: str = ""
 
 
-async def approve_tool(store: DatabasePinStore, writer: AuditWriter | AuditProcess, server: str, tool: str, *,
+async def approve_tool(store: DatabasePinStore, writer: AuditLog, server: str, tool: str, *,
                        seen_digest: str | None, reviewer: Reviewer) -> ToolPin:
     """Re-pin a quarantined tool to the definition the reviewer saw (``None``: whatever is observed now)."""
     review = await asyncio.to_thread(_pending, store, server, tool, seen_digest)
@@ -49,7 +47,7 @@ async def approve_tool(store: DatabasePinStore, writer: AuditWriter | AuditProce
     return await asyncio.to_thread(approve, store, server, tool)
 
 
-async def reject_tool(store: DatabasePinStore, writer: AuditWriter | AuditProcess, server: str, tool: str, *,
+async def reject_tool(store: DatabasePinStore, writer: AuditLog, server: str, tool: str, *,
                       seen_digest: str | None, reviewer: Reviewer) -> PinReview:
     """Keep a quarantined tool refused and take it out of the queue."""
     review = await asyncio.to_thread(_pending, store, server, tool, seen_digest)
@@ -62,7 +60,7 @@ async def decide_call(store: HeldCallStore, holds: Holds | None, hold_id: int, d
     """Decide a held call; True once this gateway recorded and applied it, False when another process holds it
     (it does so at its next look). AuditUnavailable when the outcome could not be recorded: the call is refused."""
     decided = await asyncio.to_thread(store.decide, hold_id, decision, by=f"{reviewer.via} {reviewer.who}",
-                                      note=reviewer.note[:_MAX_NOTE])
+                                      note=reviewer.note)  # the store keeps NOTE_CAP of it
     recorded = holds.wake(hold_id) if holds is not None else None
     if recorded is None:
         return decided, False
@@ -93,4 +91,4 @@ def _details(review: PinReview, reviewer: Reviewer) -> dict[str, object]:
     return {"server": pin.server, "tool": pin.tool, "pinned_digest": pin.digest,
             "observed_digest": pin.observed_digest, "quarantine_reason": pin.reason,
             "quarantined_at": review.since.isoformat(), "was_rejected": review.rejected,
-            "via": reviewer.via, "by": reviewer.who, "note": reviewer.note[:_MAX_NOTE]}
+            "via": reviewer.via, "by": reviewer.who, "note": reviewer.note[:NOTE_CAP]}

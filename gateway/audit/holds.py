@@ -31,7 +31,7 @@ from gateway.errors import CallNotHeld, DetectionError
 from gateway.events import RequestEvent, ToolCall
 from gateway.findings import Finding
 
-__all__ = ["Decision", "HeldCall", "HeldCallStore", "Stage", "Status"]
+__all__ = ["NOTE_CAP", "Decision", "HeldCall", "HeldCallStore", "Stage", "Status"]
 
 Stage = Literal["request", "response"]
 Status = Literal["pending", "approved", "rejected", "expired"]
@@ -39,7 +39,8 @@ Decision = Literal["approved", "rejected"]
 
 _ARGUMENTS = 4000
 _REASON = 500
-_NOTE = 500
+NOTE_CAP = 500
+"""Characters of a reviewer's note kept, here and in the audit events of their decisions."""
 _QUEUE = 200
 
 
@@ -124,7 +125,7 @@ class HeldCallStore:
         now = self._clock()
         changed = self._change(
             hold_id, (HeldCallRow.status == "pending", HeldCallRow.expires_at > now),
-            status=decision, decided_at=now, decided_by=by[:256], note=note[:_NOTE])
+            status=decision, decided_at=now, decided_by=by[:256], note=note[:NOTE_CAP])
         if changed is None:
             current = self.get(hold_id)
             if current.status == "pending":
@@ -136,7 +137,7 @@ class HeldCallStore:
     def expire(self, hold_id: int, *, by: str, note: str) -> HeldCall | None:
         """Mark a pending call expired (refused); None if a decision got there first (read it with ``get``)."""
         return self._change(hold_id, (HeldCallRow.status == "pending",), status="expired", decided_at=self._clock(),
-                            decided_by=by, note=note[:_NOTE])
+                            decided_by=by, note=note[:NOTE_CAP])
 
     def expire_instance(self, instance_id: str, *, by: str, note: str) -> list[HeldCall]:
         """Expire every call a gateway instance still holds (it restarted: their flows are gone)."""
@@ -146,7 +147,7 @@ class HeldCallStore:
                                         .with_for_update()))
             now = self._clock()
             for row in rows:
-                row.status, row.decided_at, row.decided_by, row.note = "expired", now, by, note[:_NOTE]
+                row.status, row.decided_at, row.decided_by, row.note = "expired", now, by, note[:NOTE_CAP]
             return [_held(row) for row in rows]
 
     def _change(self, hold_id: int, conditions: tuple[Any, ...], **values: Any) -> HeldCall | None:
