@@ -1,7 +1,8 @@
 """Records waiting for the writer thread, and how their waiters are woken when the commit returns.
 
 The proxy awaits an asyncio future on its own loop; the writer thread settles a whole commit's worth
-of them with one ``call_soon_threadsafe`` per loop, not one wake-up per record. Responses and start-up
+of them with one ``call_soon_threadsafe`` per loop, not one wake-up per record, and the answers of the
+writer process, read on that loop, settle them there directly. Responses and start-up
 records, which nobody awaits on a loop, get a ``concurrent.futures.Future``.
 """
 
@@ -49,10 +50,17 @@ class Pending:
 
 
 def settle_all(outcomes: Iterable[tuple[Pending, Outcome]]) -> None:
-    """Wake every waiter; called from the writer thread."""
+    """Wake every waiter, from any thread: at once on the waiter's own loop (the writer process's answers are read
+    there), else with one ``call_soon_threadsafe`` per loop, whose wake-up of that loop costs a system call each."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Committed], Outcome]]] = {}
     for item, outcome in outcomes:
         if item.loop is None:
+            _settle(item.future, outcome)
+        elif item.loop is here:
             _settle(item.future, outcome)
         else:
             by_loop.setdefault(item.loop, []).append((item.future, outcome))  # type: ignore[arg-type]

@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import ctypes
 import fcntl
 import itertools
 import logging
 import os
 import pickle
+import queue
 import select
 import signal
 import struct
@@ -428,28 +430,22 @@ def _log(message: tuple[Any, ...]) -> None:
 
 
 class _Answers:
-    """What the child sends back: answers gathered for one write per loop turn, log records at once."""
+    """What the child sends back: the acknowledgements of a commit in one write (``flush``), log records at once."""
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
-        self._fd, self._loop = fd, loop
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._lock = threading.Lock()
-        self._pending: list[tuple[Any, ...]] = []
+        self._acks: list[tuple[Any, ...]] = []
         self._broken = False
 
     def ack(self, ident: int, outcome: Any) -> None:
-        """From any thread; the first answer of a batch has it written at the end of the loop's turn."""
+        """From any thread; sent at the next ``flush``."""
         with self._lock:
-            self._pending.append(("ack", ident, outcome))
-            first = len(self._pending) == 1
-        if first:
-            if _running_loop() is self._loop:
-                self._loop.call_soon(self.flush)
-            else:
-                self._loop.call_soon_threadsafe(self.flush)
+            self._acks.append(("ack", ident, outcome))
 
     def flush(self) -> None:
         with self._lock:
-            batch, self._pending = self._pending, []
+            batch, self._acks = self._acks, []
         if batch:
             self.send(batch)
 
@@ -467,7 +463,120 @@ class _Answers:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+class _PipeInbox:
+    """The writer thread's queue in the child: the records the gateway sent are read off the pipe by the writer
+    thread itself, when it asks for its next batch, and the acknowledgements of its last commit go out first, in
+    one write. No other thread hands records over: each hand-over was a wake-up and a GIL switch on the critical
+    path of every request. ``put`` (the writer's own start records, its stop, ``gateway.lost``) wakes it."""
+
+    def __init__(self, requests: int, answers: _Answers) -> None:
+        self._requests, self._answers = requests, answers
+        self._local: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._frames = _Frames()
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (requests, self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+        self._writer: AuditWriter | None = None
+        self._draining = False
+        self.orderly = False
+        """The gateway said it was closing before its pipe's EOF."""
+        self.ended = threading.Event()
+        """The pipe reached EOF (or was drained after the parent's death): nothing more will come."""
+
+    def serve(self, writer: AuditWriter) -> None:
+        """Start reading the pipe, for ``writer``'s records (its start records are already queued)."""
+        self._writer = writer
+        self._wake()
+
+    def drain_and_end(self) -> None:
+        """Read what the pipe holds, then end as at EOF: for a pipe that a process other than the dead parent
+        holds open."""
+        self._draining = True
+        self._wake()
+
+    def put(self, item: Any) -> None:
+        self._local.put(item)
+        self._wake()
+
+    def qsize(self) -> int:
+        return self._local.qsize()
+
+    def get_nowait(self) -> Any:
+        return self.get(block=False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self._answers.flush()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return self._local.get_nowait()
+            except queue.Empty:
+                pass
+            if self._read():
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if not block or (remaining is not None and remaining <= 0):
+                raise queue.Empty
+            self._answers.flush()  # a counters request answered in passing
+            reading = self._writer is not None and not self.ended.is_set()
+            select.select([self._wake_r, *([self._requests] if reading else [])], [], [], remaining)
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+            os.write(self._wake_w, b"\0")
+
+    def _read(self) -> bool:
+        """Queue what the pipe holds; False if it held nothing (or has ended)."""
+        if self._writer is None or self.ended.is_set():
+            return False
+        try:
+            chunk = os.read(self._requests, _PIPE_BYTES)
+        except BlockingIOError:
+            if self._draining:
+                self.ended.set()
+            return False
+        if not chunk:
+            self.ended.set()
+            return False
+        self._frames.feed(chunk)
+        while (messages := self._frames.next()) is not None:
+            for message in messages:
+                self._take(self._writer, message)
+        return True
+
+    def _take(self, writer: AuditWriter, message: tuple[Any, ...]) -> None:
+        ident, op = message[0], message[1]
+        if op == "closing":
+            self.orderly = True
+            return
+        if op == "stats":
+            self._answers.ack(ident, writer.stats)
+            return
+        try:
+            if op == "request":
+                _, _, event, findings, body, headers = message
+                item = writer.request_item(event, findings, body=body, headers=headers)
+            elif op == "response":
+                _, _, event, findings, body, headers, latency = message
+                item = writer.response_item(event, findings, body=body, headers=headers, latency_us=latency)
+            elif op == "event":
+                _, _, kind, data, request_id, agent, session = message
+                item = writer.event_item(kind, data=data, request_id=request_id, agent=agent, session=session)
+            else:
+                item = writer.model_load_item(message[2])
+        except Exception as exc:  # noqa: BLE001 - a record that cannot be queued is refused, not lost silently
+            self._answers.ack(ident, _portable(exc))
+            return
+        item.future.add_done_callback(lambda future: self._answers.ack(ident, _outcome(future)))
+        self._local.put(item)
 
 
 class _Forward(logging.Handler):
@@ -484,7 +593,7 @@ class _Forward(logging.Handler):
         self._answers.send([("log", record.name, record.levelno, text)])
 
 
-def _outcome(future: asyncio.Future[Committed] | concurrent.futures.Future[Committed]) -> Any:
+def _outcome(future: concurrent.futures.Future[Committed]) -> Any:
     exc = future.exception()
     if exc is None:
         done = future.result()
@@ -501,83 +610,33 @@ def _portable(exc: BaseException) -> BaseException:
     return exc
 
 
-async def _serve(writer: AuditWriter, requests: int, answers: _Answers, parent: int) -> None:
+def _serve(writer: AuditWriter, inbox: _PipeInbox, answers: _Answers, parent: int, config: WriterConfig) -> None:
     """Record what arrives until EOF (or the parent's death), then close the writer and say how that went.
 
     EOF without the parent's "closing" first means the gateway was killed or crashed: a ``gateway.lost`` event
     says so before the writer's own stop record, so that an investigator does not read a clean stop into it.
     """
-    loop = asyncio.get_running_loop()
-    frames, tasks, finished, orderly = _Frames(), set[asyncio.Task[Any]](), asyncio.Event(), asyncio.Event()
 
-    def dispatch(message: tuple[Any, ...]) -> None:
-        ident, op = message[0], message[1]
-        if op == "closing":
-            orderly.set()
-            return
-        try:
-            if op == "response":
-                _, _, event, findings, body, headers, latency = message
-                future = writer.record_response(event, findings, body=body, headers=headers, latency_us=latency)
-                future.add_done_callback(lambda f: answers.ack(ident, _outcome(f)))
-                return
-            if op == "stats":
-                answers.ack(ident, writer.stats)
-                return
-            if op == "request":
-                _, _, event, findings, body, headers = message
-                work = writer.record_request(event, findings, body=body, headers=headers)
-            elif op == "event":
-                _, _, kind, data, request_id, agent, session = message
-                work = writer.record_event(kind, data=data, request_id=request_id, agent=agent, session=session)
-            else:
-                work = writer.record_model_load(message[2])
-        except Exception as exc:  # noqa: BLE001 - a record that cannot be queued is refused, not lost silently
-            answers.ack(ident, _portable(exc))
-            return
-        task = loop.create_task(work)
-        tasks.add(task)
-        task.add_done_callback(lambda t: (tasks.discard(t), answers.ack(ident, _outcome(t))))
-
-    def readable() -> bool:
-        try:
-            chunk = os.read(requests, _PIPE_BYTES)
-        except BlockingIOError:
-            return False
-        if not chunk:
-            loop.remove_reader(requests)
-            finished.set()
-            return False
-        frames.feed(chunk)
-        while (messages := frames.next()) is not None:
-            for message in messages:
-                dispatch(message)
-        return True
-
-    def terminated() -> None:
+    def terminated(_signal: int, _frame: object) -> None:
         if os.getppid() != parent:  # the parent died; a spawning thread's exit also sends it, and is ignored
-            while not finished.is_set() and readable():
-                pass
-            if not finished.is_set():
-                loop.remove_reader(requests)
-                finished.set()
+            inbox.drain_and_end()
 
-    os.set_blocking(requests, False)
-    loop.add_reader(requests, readable)
-    loop.add_signal_handler(signal.SIGTERM, terminated)
-    await finished.wait()
-    while tasks:
-        await asyncio.wait(set(tasks))
-    if not orderly.is_set():
+    signal.signal(signal.SIGTERM, terminated)
+    inbox.serve(writer)
+    while not inbox.ended.wait(1.0):
+        pass
+    if not inbox.orderly:
+        lost = writer.event_item("gateway.lost", data={
+            "parent_pid": parent, "reason": "the gateway process ended without closing its audit log (killed or "
+            "crashed); requests it had not yet sent for recording were not forwarded either"})
         try:
-            await writer.record_event("gateway.lost", data={
-                "parent_pid": parent, "reason": "the gateway process ended without closing its audit log (killed or "
-                "crashed); requests it had not yet sent for recording were not forwarded either"})
-        except AuditError as exc:
-            log.error("cannot record that the gateway was lost: %s", exc)
+            writer.enqueue(lost)
+            lost.future.result(timeout=config.commit_timeout_s)
+        except (AuditError, concurrent.futures.TimeoutError) as exc:
+            log.error("cannot record that the gateway was lost: %s", exc or "timed out")
     error = None
     try:
-        await asyncio.to_thread(writer.close)
+        writer.close()
     except AuditError as exc:
         error = exc
     answers.flush()
@@ -604,21 +663,19 @@ def main(argv: list[str]) -> int:
             return 1
         frames.feed(chunk)
     _, url, home, config, unsafe, level = messages[0]
-    loop = asyncio.new_event_loop()
-    answers = _Answers(answers_fd, loop)
+    answers = _Answers(answers_fd)
     root = logging.getLogger()
     root.handlers[:] = [_Forward(answers)]
     root.setLevel(level)
+    inbox = _PipeInbox(requests, answers)
     try:
-        writer = AuditWriter.open(url, home=Path(home), config=config, unsafe_continue_after_divergence=unsafe)
+        writer = AuditWriter.open(url, home=Path(home), config=config, unsafe_continue_after_divergence=unsafe,
+                                  inbox=inbox)
     except Exception as exc:  # noqa: BLE001 - the parent raises it
         answers.send([("failed", _portable(exc))])
         return 1
     answers.send([("ready", writer.instance_id)])
-    try:
-        loop.run_until_complete(_serve(writer, requests, answers, parent))
-    finally:
-        loop.close()
+    _serve(writer, inbox, answers, parent, config)
     sys.stderr.flush()
     os._exit(0)  # all committed and closed: the interpreter's teardown would only hold the gateway's exit (~0.3 s)
 

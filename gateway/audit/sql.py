@@ -30,6 +30,8 @@ _SQLITE_WRITER_PRAGMAS = (
     "PRAGMA cache_size = -32768",  # 32 MiB: the request index's pages stay cached between commits
 )
 
+_SQLITE_NORMAL = 1
+
 
 class WriterConnection:
     """One driver connection, opened on first use and dropped when the database fails (reopened next time)."""
@@ -66,22 +68,34 @@ class WriterConnection:
         self.refused: tuple[type[Exception], ...] = (dbapi.Error, sa_exc.SQLAlchemyError)
         """Anything else the database raises: a record it will not take."""
         self._raw: Any = None
+        self._synchronous = _SQLITE_NORMAL
+        """SQLite: the connection's own ``synchronous`` level (2 FULL, 1 NORMAL), restored after a relaxed commit."""
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, *, synced: bool = True) -> Iterator[Any]:
         """A cursor in a transaction, committed on the way out; rolled back (and the connection dropped if the
-        database failed) on an error."""
+        database failed) on an error. ``synced=False``: the commit returns before the disk has it (SQLite's
+        ``synchronous = NORMAL``, PostgreSQL's ``synchronous_commit = off``), durable at the next synced commit
+        or the database's own flush; as atomic and ordered as any other."""
         connection = self._connect()
         cursor = connection.cursor()
+        relaxed = not synced and self.sqlite and self._synchronous > _SQLITE_NORMAL
         try:
+            if relaxed:
+                cursor.execute(f"PRAGMA synchronous = {_SQLITE_NORMAL}")  # outside a transaction, where it applies
             if self.sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
+            elif not synced:
+                cursor.execute("SET LOCAL synchronous_commit = off")
             yield cursor
             connection.commit()
         except BaseException as exc:
             self._rollback(drop=isinstance(exc, self.unavailable))
             raise
         finally:
+            if relaxed and self._raw is connection:
+                with contextlib.suppress(Exception):
+                    cursor.execute(f"PRAGMA synchronous = {self._synchronous}")
             with contextlib.suppress(Exception):
                 cursor.close()
 
@@ -123,6 +137,7 @@ class WriterConnection:
                 connection.isolation_level = None  # transactions are begun explicitly
                 for pragma in self._pragmas:
                     connection.execute(pragma)
+                self._synchronous = int(connection.execute("PRAGMA synchronous").fetchone()[0])
             self._raw = connection
         return self._raw
 

@@ -4,11 +4,19 @@ The proxy awaits ``record_request`` on its event loop; a dedicated thread owns t
 connection (``WriterConnection``), takes everything queued since its last commit, links it into the
 chain, writes it in one transaction and only then releases the waiting requests (group commit: sixteen
 concurrent requests cost about one fsync, not sixteen). If the commit fails, each waiting request gets
-``AuditUnavailable`` at once and the proxy answers 503. Responses are recorded without waiting, and
-wait up to ``response_linger_s`` for a request to share its commit (one fsync for both); a response that
-cannot be written is retried, and one still unwritten at shutdown is kept in the state folder and
-written at the next start: none is dropped. On SQLite, WAL checkpoints run on a thread of their own
-(``WalCheckpointer``), so that no commit waits for one.
+``AuditUnavailable`` at once and the proxy answers 503. Responses are recorded without waiting: queued
+with a request they share its commit; queued alone (between one request and the next) they are committed
+at once without a disk sync of their own, which the next request's commit, or the database's own
+background flush, gives them (SQLite: the WAL checkpointer every half second; PostgreSQL: its WAL
+writer). So a request's commit on the critical path never carries the previous answer's pages, a crash
+of the gateway loses no committed response, and a power loss only the last fraction of a second of them;
+a request is always synced before it is forwarded. A response that cannot be written is retried, and one
+still unwritten at shutdown is kept in the state folder and written at the next start: none is dropped.
+On SQLite, WAL checkpoints run on a thread of their own (``WalCheckpointer``), so that no commit waits
+for one.
+
+The records come from a queue (``Inbox``): the proxy's event loop puts them there in this process, the
+audit writer process (``gateway.audit.process``) reads them off its pipe on the writer thread itself.
 """
 
 from __future__ import annotations
@@ -21,11 +29,11 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -52,7 +60,7 @@ from gateway.events import RequestEvent, ResponseEvent
 from gateway.findings import Finding
 from gateway.metrics import COMMIT_BUCKETS, Histogram, HistogramSnapshot
 
-__all__ = ["AuditWriter", "Committed", "WriterConfig", "WriterStats"]
+__all__ = ["AuditWriter", "Committed", "Inbox", "WriterConfig", "WriterStats"]
 
 log = logging.getLogger("modelgate.audit")
 
@@ -72,9 +80,6 @@ class WriterConfig:
     """Seconds after which a checkpoint is written if anything was recorded since the last one."""
     commit_timeout_s: float = 5.0
     """How long ``record_request`` waits for its commit before the request is refused."""
-    response_linger_s: float = 0.02
-    """How long responses, which nobody waits for, wait for a request's commit to ride along with (one fsync
-    for both, not one each); a request, or the writer closing, commits them at once."""
     body_cap: int = DEFAULT_BODY_CAP
 
     def __post_init__(self) -> None:
@@ -85,8 +90,6 @@ class WriterConfig:
                 raise AuditError(f"{name} must be at least 1")
         if self.checkpoint_interval_s <= 0 or self.commit_timeout_s <= 0:
             raise AuditError("checkpoint_interval_s and commit_timeout_s must be positive")
-        if self.response_linger_s < 0:
-            raise AuditError("response_linger_s cannot be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +104,26 @@ class WriterStats:
     """Duration of each committed transaction."""
 
 
+class Inbox(Protocol):
+    """Where the writer thread takes its records from: ``queue.SimpleQueue``'s methods that it uses."""
+
+    def put(self, item: Any) -> None: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+    def get_nowait(self) -> Any: ...
+    def qsize(self) -> int: ...
+
+
 class AuditWriter:
     """Owns an instance's chain in one database. Open with ``AuditWriter.open``; close at shutdown."""
 
-    def __init__(self, db: AuditDatabase, state: AuditState, config: WriterConfig) -> None:
+    def __init__(self, db: AuditDatabase, state: AuditState, config: WriterConfig, inbox: Inbox | None = None,
+                 ) -> None:
         self._db, self._state, self._config = db, state, config
         sqlite = db.engine.dialect.name == "sqlite"
         self._checkpointer = WalCheckpointer(db) if sqlite else None
         self._sql = WriterConnection(db, pragmas=(WAL_AUTOCHECKPOINT_OFF,) if sqlite else ())
         self._recent = RecentRows()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: Inbox = inbox if inbox is not None else queue.SimpleQueue()
         self._retry: list[Pending] = []
         self._head: Head | None = None
         self._closed = False
@@ -127,7 +140,7 @@ class AuditWriter:
     @classmethod
     def open(
         cls, url: str | None = None, *, home: Path | None = None, config: WriterConfig | None = None,
-        unsafe_continue_after_divergence: bool = False,
+        unsafe_continue_after_divergence: bool = False, inbox: Inbox | None = None,
     ) -> AuditWriter:
         """Open the database and the state folder, check the chain's head against the witness, and start.
 
@@ -150,7 +163,7 @@ class AuditWriter:
                 raise AuditUnavailable(f"cannot read the audit database: {exc}") from exc
             if problems and not unsafe_continue_after_divergence:
                 raise AuditTampered(problems)
-            writer = cls(db, state, config)
+            writer = cls(db, state, config, inbox)
         except BaseException:
             state.close()
             db.close()
@@ -191,10 +204,8 @@ class AuditWriter:
         headers: Iterable[tuple[str, str]] = (),
     ) -> Committed:
         """Return once the request's record is committed; AuditUnavailable (answer 503) if it cannot be."""
-        at, headers = datetime.now(UTC), list(headers)
-        cap = self._config.body_cap
-        return await self._submit("request", lambda _base: request_entry(
-            event, findings, at=at, body=body, headers=headers, body_cap=cap), event.request_id)
+        return await self._submit(self.request_item(event, findings, body=body, headers=headers,
+                                                    loop=asyncio.get_running_loop()))
 
     def record_response(
         self, event: ResponseEvent, findings: Sequence[Finding] = (), *, body: bytes | None = None,
@@ -204,6 +215,37 @@ class AuditWriter:
 
         ``latency_us`` defaults to the time since ``record_request`` for the same request id.
         """
+        item = self.response_item(event, findings, body=body, headers=headers, latency_us=latency_us)
+        self.enqueue(item)
+        return item.future  # type: ignore[return-value]
+
+    async def record_model_load(self, load_record_json: Mapping[str, Any]) -> Committed:
+        """Record an engine model load (``LoadRecord.to_json()``), loaded or refused."""
+        return await self._submit(self.model_load_item(load_record_json, loop=asyncio.get_running_loop()))
+
+    async def record_event(
+        self, kind: str, *, data: Mapping[str, Any] | None = None, request_id: str | None = None,
+        agent: str | None = None, session: str | None = None,
+    ) -> Committed:
+        """Record an approval or an integrity event (``kind`` such as ``approval.granted``)."""
+        return await self._submit(self.event_item(kind, data=data, request_id=request_id, agent=agent,
+                                                  session=session, loop=asyncio.get_running_loop()))
+
+    # -- the records, for whoever queues them (the methods above, the audit writer process's inbox) --
+
+    def request_item(
+        self, event: RequestEvent, findings: Sequence[Finding] = (), *, body: bytes | None = None,
+        headers: Iterable[tuple[str, str]] = (), loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Pending:
+        at, headers = datetime.now(UTC), list(headers)
+        cap = self._config.body_cap
+        return Pending("request", lambda _base: request_entry(
+            event, findings, at=at, body=body, headers=headers, body_cap=cap), event.request_id, loop=loop)
+
+    def response_item(
+        self, event: ResponseEvent, findings: Sequence[Finding] = (), *, body: bytes | None = None,
+        headers: Iterable[tuple[str, str]] = (), latency_us: int | None = None,
+    ) -> Pending:
         at, headers = datetime.now(UTC), list(headers)
         cap = self._config.body_cap
 
@@ -215,32 +257,27 @@ class AuditWriter:
                                   session=request["session"] if request else None, body=body, headers=headers,
                                   body_cap=cap)
 
-        item = Pending("response", build, request_key(event.request_id))
-        self._enqueue(item)
-        return item.future  # type: ignore[return-value]
+        return Pending("response", build, request_key(event.request_id))
 
-    async def record_model_load(self, load_record_json: Mapping[str, Any]) -> Committed:
-        """Record an engine model load (``LoadRecord.to_json()``), loaded or refused."""
+    def model_load_item(self, load_record_json: Mapping[str, Any], *,
+                        loop: asyncio.AbstractEventLoop | None = None) -> Pending:
         at = datetime.now(UTC)
-        return await self._submit("model_load", lambda _base: model_load_entry(load_record_json, at=at))
+        return Pending("model_load", lambda _base: model_load_entry(load_record_json, at=at), loop=loop)
 
-    async def record_event(
+    def event_item(
         self, kind: str, *, data: Mapping[str, Any] | None = None, request_id: str | None = None,
-        agent: str | None = None, session: str | None = None,
-    ) -> Committed:
-        """Record an approval or an integrity event (``kind`` such as ``approval.granted``)."""
+        agent: str | None = None, session: str | None = None, loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Pending:
         at = datetime.now(UTC)
-        return await self._submit("event", lambda _base: event_entry(
-            kind, at=at, data=data, request_id=request_id, agent=agent, session=session), request_id)
+        return Pending("event", lambda _base: event_entry(
+            kind, at=at, data=data, request_id=request_id, agent=agent, session=session), request_id, loop=loop)
 
-    async def _submit(self, kind: str, build: Callable[[Row | None], Entry], request_id: str | None = None,
-                      ) -> Committed:
-        loop = asyncio.get_running_loop()
-        item = Pending(kind, build, request_id, loop=loop)
-        self._enqueue(item)
+    async def _submit(self, item: Pending) -> Committed:
+        self.enqueue(item)
         return await committed(item, self._config.commit_timeout_s)
 
-    def _enqueue(self, item: Pending) -> None:
+    def enqueue(self, item: Pending) -> None:
+        """Queue an item made by one of the ``*_item`` methods (``record_*`` do this themselves)."""
         if self._closed:
             raise AuditUnavailable("the audit writer is closed")
         self._queue.put(item)
@@ -311,13 +348,6 @@ class AuditWriter:
         except queue.Empty:
             return []
         self._drain(items)
-        linger_until = time.monotonic() + self._config.response_linger_s
-        while len(items) < self._config.max_batch and not any(_urgent(item) for item in items):
-            try:  # only responses so far: wait for a request to share their commit
-                items.append(self._queue.get(timeout=max(0.0, linger_until - time.monotonic())))
-            except queue.Empty:
-                break
-            self._drain(items)
         return items
 
     def _drain(self, items: list[Any]) -> None:
@@ -340,11 +370,12 @@ class AuditWriter:
 
     def _write(self, items: list[Pending], checkpoint: str | None, stopping: bool) -> None:
         started = time.perf_counter()
+        synced = checkpoint is not None or stopping or any(_urgent(item) for item in items)
         try:
             if self._head is None:
                 with self._db.sessions() as session:
                     self._head = load_head(session, self._state.instance_id)
-            with self._sql.transaction() as cursor:
+            with self._sql.transaction(synced=synced) as cursor:
                 result = write_entries(self._sql, cursor, items, self._head, recent=self._recent, state=self._state,
                                        checkpoint=checkpoint, stopping=stopping,
                                        since_checkpoint=self._since_checkpoint)
@@ -369,8 +400,9 @@ class AuditWriter:
         if self._failing is not None:
             log.warning("audit database writable again after: %s", self._failing)
             self._failing = None
-        try:
-            self._state.write_head(result.head)
+        try:  # never ahead of what is on disk: a power loss must not make a lost response look deleted
+            if synced:
+                self._state.write_head(result.head)
         except OSError as exc:
             log.error("cannot write the audit head witness %s: %s", self._state.root / "head", exc)
         self._since_checkpoint += len(result.committed)
@@ -414,9 +446,9 @@ class AuditWriter:
         settle_all((item, AuditUnavailable(f"the audit database refused this record: {reason}")) for item in items)
 
 
-def _urgent(item: Any) -> bool:
-    """Somebody waits for this record's commit (a request, an event), or the writer is stopping."""
-    return item is _STOP or item.kind != "response"
+def _urgent(item: Pending) -> bool:
+    """Somebody waits for this record's commit (a request, an event): it is synced before they are told."""
+    return item.kind != "response"
 
 
 def _built(item: Pending) -> Entry:

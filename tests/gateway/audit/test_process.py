@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -159,13 +161,13 @@ def test_start_errors_are_the_writers_own(audit_url: str, home: Path, capsys: py
 
 
 def test_close_flushes_the_responses_nobody_waited_for(audit_url: str, home: Path) -> None:
-    writer = AuditProcess.open(audit_url, home=home, config=WriterConfig(response_linger_s=1.0))
+    writer = AuditProcess.open(audit_url, home=home)
 
     async def run() -> None:
         for n in range(50):
             await writer.record_request(request_event(n))
         for n in range(50):
-            writer.record_response(response_event(n), body=b'{"ok": true}')  # not awaited: closing writes them
+            writer.record_response(response_event(n), body=b'{"ok": true}')  # not awaited: still in the pipe at close
 
     asyncio.run(run())
     writer.close()
@@ -214,3 +216,40 @@ def test_a_child_that_stops_reading_is_given_up_on_and_the_loop_stays_idle(home:
         assert asyncio.run(run()) < 0.1
     finally:
         writer.close()
+
+
+
+ORPHAN = """
+import asyncio, os, sys, time
+from pathlib import Path
+from gateway.audit.process import AuditProcess
+from tests.gateway.audit.conftest import request_event
+writer = AuditProcess.open(None, home=Path(sys.argv[1]))
+asyncio.run(writer.record_request(request_event(1)))
+holder = os.fork()
+if holder == 0:  # holds the pipe to the writer open, so that no EOF reaches it; not the test's output, though
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.dup2(1, 2)
+    time.sleep(60)
+    os._exit(0)
+print(writer._child.pid, holder, flush=True)
+os._exit(0)  # the gateway dies without closing its log
+"""
+
+
+def test_a_writer_whose_parent_died_ends_even_while_another_process_holds_its_pipe(home: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", ORPHAN, str(home)], capture_output=True, text=True, timeout=60,
+                          env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[3])})
+    assert done.returncode == 0, done.stderr
+    child, holder = (int(pid) for pid in done.stdout.split())
+    try:
+        gone(child)  # PR_SET_PDEATHSIG's SIGTERM: it read what the pipe held and closed the writer
+    finally:
+        os.kill(holder, signal.SIGKILL)
+    db = open_database(None, home=home, migrate=False)
+    with db.sessions() as session:
+        events = [json.loads(data)["event"] for data in session.scalars(
+            select(Record.data).where(Record.kind == "event").order_by(Record.seq))]
+        requests = session.scalar(select(func.count()).select_from(Record).where(Record.kind == "request"))
+    db.close()
+    assert events == ["gateway.start", "gateway.lost", "gateway.stop"] and requests == 1

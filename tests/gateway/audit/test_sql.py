@@ -51,3 +51,20 @@ def test_ids_of_a_batch_come_back_in_order_and_a_refused_row_rolls_the_batch_bac
     finally:
         sql.close()
         db.close()
+
+
+def test_an_unsynced_commit_relaxes_durability_for_itself_only(audit_url: str, tmp_path: Path) -> None:
+    db = open_database(audit_url, home=tmp_path)
+    sql = WriterConnection(db)
+    level = "PRAGMA synchronous" if sql.sqlite else "SHOW synchronous_commit"
+    try:
+        with sql.transaction() as cursor:
+            synced = cursor.execute(level).fetchone()[0]
+        with sql.transaction(synced=False) as cursor:
+            relaxed = cursor.execute(level).fetchone()[0]
+        with sql.transaction() as cursor:
+            after = cursor.execute(level).fetchone()[0]
+        assert (synced, relaxed, after) == ((2, 1, 2) if sql.sqlite else ("on", "off", "on"))
+    finally:
+        sql.close()
+        db.close()

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from gateway.audit.db import open_database
 from gateway.audit.models import Body, Record, RequestIndex, RequestRule, RequestTool
-from gateway.audit.state import AuditState
+from gateway.audit.state import AuditState, Head
 from gateway.audit.verify import verify_audit
-from gateway.audit.writer import AuditWriter, WriterConfig
+from gateway.audit.writer import AuditWriter, Committed, WriterConfig
 from gateway.errors import AuditError, AuditTampered, AuditUnavailable
 from gateway.events import ToolCall
 from tests.gateway.audit.conftest import ALERT, BLOCK, drop_tail, fill, request_event, response_event, small_checkpoints
@@ -155,6 +155,31 @@ def test_responses_are_flushed_at_close(audit_url: str, home: Path) -> None:
     asyncio.run(run())
     writer.close()
     assert len(records(audit_url, "response")) == 20
+
+
+def test_a_response_alone_is_committed_at_once_and_the_head_witness_waits_for_a_synced_commit(
+        audit_url: str, home: Path) -> None:
+    writer = AuditWriter.open(audit_url, home=home)
+    state = AuditState.open(home)
+
+    async def run() -> tuple[Head | None, Committed, Head | None, Committed, Head | None]:
+        request = await writer.record_request(request_event(1))
+        at_request = state.read_head()
+        assert at_request == Head(request.seq, request.hash)
+        response = await asyncio.wrap_future(writer.record_response(response_event(1)))  # nothing else queued
+        at_response = state.read_head()
+        second = await writer.record_request(request_event(2))
+        return at_request, response, at_response, second, state.read_head()
+
+    try:
+        at_request, response, at_response, second, at_second = asyncio.run(run())
+    finally:
+        writer.close()
+    assert response.seq == at_request.seq + 1  # committed by itself, not kept for a request to share
+    assert at_response == at_request  # not synced: the witness must not claim it (a power loss may take it)
+    assert second.seq == response.seq + 1 and at_second == Head(second.seq, second.hash)
+    assert [(r.kind, r.seq) for r in records(audit_url) if r.kind in ("request", "response")] == [
+        ("request", at_request.seq), ("response", response.seq), ("request", second.seq)]
 
 
 def test_the_writer_refuses_after_close_and_a_second_writer_of_the_instance(audit_url: str, home: Path) -> None:
