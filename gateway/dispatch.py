@@ -22,8 +22,13 @@ class LeanAddonManager(addonmanager.AddonManager):
     """An ``AddonManager`` whose ``trigger_event`` skips entries without the hook (it adds no state)."""
 
     async def trigger_event(self, event: hooks.Hook) -> None:
+        name = event.name
         for entry in self.chain:
-            if not _has_hook(entry, event.name):
+            try:  # _has_hook's first test inlined: it runs ~280 times a request
+                found = getattr(entry, name, None) or (hasattr(entry, "addons") and _has_hook(entry, name))
+            except Exception:  # noqa: BLE001 - invoke_addon meets the same failure under its guard, which logs it
+                found = True
+            if not found:
                 continue
             try:
                 with addonmanager.safecall():
@@ -44,5 +49,5 @@ def _has_hook(addon: object, name: str) -> bool:
         if getattr(addon, name, None):
             return True
         return hasattr(addon, "addons") and any(_has_hook(child, name) for child in addon.addons)
-    except Exception:  # noqa: BLE001 - invoke_addon meets the same failure under its guard, which logs it
+    except Exception:  # noqa: BLE001 - as in trigger_event
         return True
