@@ -254,9 +254,22 @@ class Gatekeeper:
             return
         self.limiter.release(state.event.request_id)
         message = flow.error.msg if flow.error else "the upstream failed"
-        answer = ResponseEvent(request_id=state.event.request_id, protocol=state.event.protocol, status=502,
-                               error=message)
-        self._record_response(flow, state, answer, state.stream_findings)
+        self._record_response(flow, state, self._interrupted(flow, state, message), state.stream_findings)
+
+    @staticmethod
+    def _interrupted(flow: http.HTTPFlow, state: FlowState, message: str) -> ResponseEvent:
+        """The record of a flow that failed on the way: a stream passed through (the agent has its status and
+        part of it, or hung up) as far as it went, with the error; anything else as the upstream's failure."""
+        if isinstance(state.guard, StreamGuard):
+            return state.guard.result().response.model_copy(update={"error": message})
+        if isinstance(state.guard, McpStreamGuard) and flow.response is not None:
+            result = state.guard.result()
+            if result.checks:
+                return result.checks[-1].response.model_copy(update={"error": message})
+            return ResponseEvent(request_id=state.event.request_id, protocol="mcp", status=flow.response.status_code,
+                                 parse_error=result.error, error=message)
+        return ResponseEvent(request_id=state.event.request_id, protocol=state.event.protocol, status=502,
+                             error=message)
 
     async def _record_refused_by_proxy(self, flow: http.HTTPFlow) -> None:
         """mitmproxy refused the request before the gatekeeper saw it (a body over the size limit, a malformed

@@ -110,3 +110,21 @@ def test_a_broken_event_stream_ends_in_an_error_for_the_agent_and_the_record_say
     assert row.status == 200 and row.request_id == stack.upstream.ids()[0]
     (response,) = stack.records("response")
     assert json.loads(response.data)["parse_error"].startswith(why)
+
+
+def test_an_agent_that_hangs_up_half_way_through_a_stream_is_recorded_with_what_it_got(stack: Stack) -> None:
+    with stack.openai() as client:
+        stream = client.chat.completions.create(model="stub-1", messages=[{"role": "user", "content": "hang on"}],
+                                                stream=True)
+        text = ""
+        for chunk in stream:
+            text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+            if text:
+                break
+        stream.close()
+    assert text == "Paris "
+    (row,) = stack.index(complete=1)
+    assert row.status == 200 and row.request_id == stack.upstream.ids()[0]  # what the agent was answered
+    (response,) = stack.records("response")
+    data = json.loads(response.data)
+    assert "disconnected" in data["error"] and data["body_size"] > 0 and data["finish_reason"] is None

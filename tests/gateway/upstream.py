@@ -11,6 +11,7 @@ anything else is answered with text.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -68,6 +69,8 @@ def upstream_app(record: Upstream) -> Starlette:
         intent = _intent(body.get("messages", []))
         model = body.get("model", "stub")
         if body.get("stream"):
+            if "hang on" in prompt:
+                return StreamingResponse(_stalled_stream(model), media_type="text/event-stream")
             if "break the stream" in prompt or "cut the call" in prompt:
                 return StreamingResponse(_broken_stream(model, cut="cut the call" in prompt),
                                          media_type="text/event-stream")
@@ -145,6 +148,14 @@ async def _broken_stream(model: str, *, cut: bool) -> AsyncIterator[bytes]:
     yield _chunk(model, {"content": "Paris "})
     yield b'data: {"choices": [{"delta": {"content": "is the\n\n'
     yield _chunk(model, {"content": "capital of France."})
+    yield b"data: [DONE]\n\n"
+
+
+async def _stalled_stream(model: str) -> AsyncIterator[bytes]:
+    """One word, then nothing for longer than any test waits: for an agent that hangs up half way."""
+    yield _chunk(model, {"role": "assistant", "content": ""})
+    yield _chunk(model, {"content": "Paris "})
+    await asyncio.sleep(60)
     yield b"data: [DONE]\n\n"
 
 
