@@ -7,7 +7,8 @@ OpenAI chat completion), three ways to reach it, each at concurrency 1 and 16:
 
 - ``direct``: the load generator talks to the upstream;
 - ``mitmproxy``: a ``DumpMaster`` in reverse mode with the options the gateway gives it and no modelgate
-  addon: what mitmproxy itself costs;
+  addon: what mitmproxy itself costs, with its own hook dispatch (the gateway's skips the addons that lack
+  a hook, ``gateway.dispatch``: part of what modelgate adds is paid for by what it saves there);
 - ``modelgate``: ``modelgate gateway run`` (agent keys, policy, the audit log on SQLite with its default
   durability, ``synchronous=FULL``: each request's record is committed before it is forwarded).
 
