@@ -214,15 +214,8 @@ class Gatekeeper:
             answer = normalise_response(_raw_response(flow.response), state.event, limits=self.limits)
             self._record_response(flow, state, answer, state.findings)
             return
-        if isinstance(state.guard, StreamGuard):
-            result = state.guard.result()
-            answer = result.response
-            findings = [*state.stream_findings, *check_response(answer, state.event, state.profile, self.limiter)]
-        elif isinstance(state.guard, McpStreamGuard):
-            result_mcp = state.guard.result()
-            answer = result_mcp.checks[-1].response if result_mcp.checks else ResponseEvent(
-                request_id=state.event.request_id, protocol="mcp", status=flow.response.status_code,
-                parse_error=result_mcp.error)
+        if state.guard is not None:
+            answer = _guarded(state.guard, state.event, flow.response.status_code)
             findings = [*state.stream_findings, *check_response(answer, state.event, state.profile, self.limiter)]
         elif flow.response.stream:
             answer = ResponseEvent(request_id=state.event.request_id, protocol=state.event.protocol,
@@ -260,14 +253,8 @@ class Gatekeeper:
     def _interrupted(flow: http.HTTPFlow, state: FlowState, message: str) -> ResponseEvent:
         """The record of a flow that failed on the way: a stream passed through (the agent has its status and
         part of it, or hung up) as far as it went, with the error; anything else as the upstream's failure."""
-        if isinstance(state.guard, StreamGuard):
-            return state.guard.result().response.model_copy(update={"error": message})
-        if isinstance(state.guard, McpStreamGuard) and flow.response is not None:
-            result = state.guard.result()
-            if result.checks:
-                return result.checks[-1].response.model_copy(update={"error": message})
-            return ResponseEvent(request_id=state.event.request_id, protocol="mcp", status=flow.response.status_code,
-                                 parse_error=result.error, error=message)
+        if state.guard is not None and flow.response is not None:
+            return _guarded(state.guard, state.event, flow.response.status_code).model_copy(update={"error": message})
         return ResponseEvent(request_id=state.event.request_id, protocol=state.event.protocol, status=502,
                              error=message)
 
@@ -368,8 +355,8 @@ class Gatekeeper:
 
 
 class _RequestIds:
-    """32 random hex digits per call, cut from one ``os.urandom`` read per 256 ids: every read is a system call that
-    lets go of the GIL, which the audit writer's thread then takes while the event loop waits to get it back."""
+    """32 random hex digits per call, cut from one ``os.urandom`` read per 256 ids: a system call per request saved,
+    and a release of the GIL that another thread (an in-process ``AuditWriter``'s) could keep the loop waiting on."""
 
     def __init__(self) -> None:
         self._pool: Iterator[str] = iter(())
@@ -388,6 +375,16 @@ _request_id = _RequestIds()
 def _verdict(findings: list[Finding]) -> Verdict:
     action = decide(findings)
     return Verdict(action, "; ".join(f.reason for f in findings if f.action == action) if action != "allow" else "")
+
+
+def _guarded(guard: StreamGuard | McpStreamGuard, event: RequestEvent, status: int) -> ResponseEvent:
+    """The answer as far as a stream guard has seen it (an MCP stream's last message, or its status alone)."""
+    if isinstance(guard, StreamGuard):
+        return guard.result().response
+    result = guard.result()
+    if result.checks:
+        return result.checks[-1].response
+    return ResponseEvent(request_id=event.request_id, protocol="mcp", status=status, parse_error=result.error)
 
 
 def _streamer(guard: StreamGuard | McpStreamGuard) -> Callable[[bytes], list[bytes]]:

@@ -58,9 +58,7 @@ def settle_all(outcomes: Iterable[tuple[Pending, Outcome]]) -> None:
         here = None
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Committed], Outcome]]] = {}
     for item, outcome in outcomes:
-        if item.loop is None:
-            _settle(item.future, outcome)
-        elif item.loop is here:
+        if item.loop is None or item.loop is here:
             _settle(item.future, outcome)
         else:
             by_loop.setdefault(item.loop, []).append((item.future, outcome))  # type: ignore[arg-type]

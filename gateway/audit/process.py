@@ -463,10 +463,7 @@ class _Answers:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [])
+        view = view[os.write(fd, view):]
 
 
 class _PipeInbox:

@@ -400,11 +400,11 @@ class AuditWriter:
         if self._failing is not None:
             log.warning("audit database writable again after: %s", self._failing)
             self._failing = None
-        try:  # never ahead of what is on disk: a power loss must not make a lost response look deleted
-            if synced:
+        if synced:  # never ahead of what is on disk: a power loss must not make a lost response look deleted
+            try:
                 self._state.write_head(result.head)
-        except OSError as exc:
-            log.error("cannot write the audit head witness %s: %s", self._state.root / "head", exc)
+            except OSError as exc:
+                log.error("cannot write the audit head witness %s: %s", self._state.root / "head", exc)
         self._since_checkpoint += len(result.committed)
         if result.checkpoint is not None:
             self._witness(result.checkpoint)
