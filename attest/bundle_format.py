@@ -16,6 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from attest.certs import UNREADABLE
 from attest.dsse import Envelope
 from attest.errors import BundleFormatError
 from attest.keys import PublicKey, key_id
@@ -136,7 +137,7 @@ def _chain(data: object) -> tuple[x509.Certificate, ...]:
         der = b64decode_strict(expect_object(item, what, required=("rawBytes",))["rawBytes"], f"{what}.rawBytes")
         try:
             chain.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+        except UNREADABLE as exc:
             raise BundleFormatError(f"{what} is not a DER X.509 certificate: {exc}") from None
     return tuple(chain)
 

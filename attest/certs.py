@@ -23,6 +23,7 @@ from attest.errors import AttestError, CertificateError, IdentityError
 
 __all__ = [
     "MAX_PATH_LENGTH",
+    "UNREADABLE",
     "certificate_identities",
     "check_identity",
     "check_signing_usage",
@@ -33,6 +34,8 @@ __all__ = [
 
 MAX_PATH_LENGTH = 8
 """Certificates in a path, leaf and root included; longer paths are refused, not searched."""
+UNREADABLE = (ValueError, x509.InvalidVersion)
+"""What cryptography raises for bytes it cannot load as a certificate; a bad version field is not a ValueError."""
 
 # Critical extensions whose meaning is enforced here (or, for the SAN, by identity checks).
 _UNDERSTOOD = frozenset(

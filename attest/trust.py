@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from cryptography import x509
 
+from attest.certs import UNREADABLE
 from attest.errors import AttestError, IdentityError
 from attest.keys import PublicKey, as_public_key, key_id, load_public_key, read_pem_file
 from policies.schema import KeylessIdentity, TrustSection
@@ -138,5 +139,5 @@ def load_certificates(path: Path) -> tuple[x509.Certificate, ...]:
         raise AttestError(f"{path} is not a PEM certificate file")
     try:
         return tuple(x509.load_pem_x509_certificates(data))
-    except ValueError as exc:
+    except UNREADABLE as exc:
         raise AttestError(f"{path}: malformed PEM certificate: {exc}") from None

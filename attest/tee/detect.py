@@ -16,6 +16,7 @@ from typing import cast
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from attest.certs import UNREADABLE
 from attest.errors import AttestError, EvidenceFormatError
 from attest.tee.claims import Platform
 from attest.tee.evidence import MAX_BUNDLE_BYTES, PARTS, EvidenceBundle, EvidenceItem
@@ -124,5 +125,5 @@ def _certificates(blob: bytes) -> list[x509.Certificate]:
         if b"-----BEGIN CERTIFICATE-----" in blob:
             return x509.load_pem_x509_certificates(blob)
         return [x509.load_der_x509_certificate(blob)]
-    except ValueError as exc:
+    except UNREADABLE as exc:
         raise AttestError(f"a --cert file is not a PEM or DER certificate: {exc}") from None

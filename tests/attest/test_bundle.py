@@ -164,6 +164,19 @@ def test_flipped_bit_in_a_bundled_certificate(index: int) -> None:
         verify_bundle(_bytes(bundle), TrustAnchors(roots=(RootAnchor(pki.root),)))
 
 
+def test_a_bundled_certificate_of_an_unknown_version_is_a_format_error() -> None:
+    """cryptography's InvalidVersion is no ValueError (found by the mutation test below: version byte 63)."""
+    pki = make_pki()
+    bundle = CertificateSigner(pki.leaf_key, pki.chain).sign(IN_TOTO_PAYLOAD_TYPE, PAYLOAD)
+    entry = bundle["verificationMaterial"]["x509CertificateChain"]["certificates"][0]
+    der = base64.b64decode(entry["rawBytes"])
+    v3 = bytes.fromhex("a003020102")  # tbsCertificate's [0] EXPLICIT version, v3
+    assert v3 in der
+    entry["rawBytes"] = base64.b64encode(der.replace(v3, bytes.fromhex("a00302013f"), 1)).decode()
+    with pytest.raises(BundleFormatError, match=r"certificates\[0\] is not a DER X.509 certificate"):
+        verify_bundle(_bytes(bundle), TrustAnchors(roots=(RootAnchor(pki.root),)))
+
+
 def test_tampered_payload_under_a_certificate() -> None:
     pki = make_pki()
     bundle = CertificateSigner(pki.leaf_key, pki.chain).sign(IN_TOTO_PAYLOAD_TYPE, PAYLOAD)

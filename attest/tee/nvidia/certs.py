@@ -20,7 +20,7 @@ from importlib import resources
 
 from cryptography import x509
 
-from attest.certs import MAX_PATH_LENGTH, check_valid_at, verify_chain
+from attest.certs import MAX_PATH_LENGTH, UNREADABLE, check_valid_at, verify_chain
 from attest.errors import CertificateError, EvidenceFormatError
 
 __all__ = ["MAX_CHAIN_BYTES", "check_readable", "device_root", "load_pem_chain", "rim_root", "verify_path"]
@@ -47,7 +47,7 @@ def load_pem_chain(data: bytes, what: str) -> tuple[x509.Certificate, ...]:
         raise EvidenceFormatError(f"the {what} is {len(data)} bytes, more than {MAX_CHAIN_BYTES}")
     try:
         certs = tuple(x509.load_pem_x509_certificates(data))
-    except (ValueError, x509.InvalidVersion) as exc:
+    except UNREADABLE as exc:
         raise EvidenceFormatError(f"the {what} is not a PEM certificate list: {exc}") from None
     if len(certs) > MAX_PATH_LENGTH:
         raise EvidenceFormatError(f"the {what} holds {len(certs)} certificates, more than {MAX_PATH_LENGTH}")

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 
+from attest.certs import UNREADABLE
 from attest.errors import EvidenceFormatError, SignatureError
 from attest.tee.nvidia.certs import check_readable
 
@@ -200,7 +201,7 @@ def _certificates(key_info: etree._Element, what: str) -> tuple[x509.Certificate
         where = f"X509Certificate {position} in the {what}"
         try:
             cert = x509.load_der_x509_certificate(_base64(element, where))
-        except (ValueError, x509.InvalidVersion) as exc:
+        except UNREADABLE as exc:
             raise EvidenceFormatError(f"{where} is not a certificate: {exc}") from None
         check_readable(cert, where)
         certificates.append(cert)

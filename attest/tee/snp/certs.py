@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from attest.certs import describe, verify_chain
+from attest.certs import UNREADABLE, describe, verify_chain
 from attest.errors import CertificateError, EvidenceFormatError
 from attest.tee.snp.tcb import PRODUCTS, Product
 
@@ -72,7 +72,7 @@ def load_certificates(data: bytes, what: str) -> tuple[x509.Certificate, ...]:
             certs = (x509.load_der_x509_certificate(data),)
         for cert in certs:  # parsed lazily by cryptography: fail here, not in the middle of a check
             _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc)
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+    except (*UNREADABLE, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise EvidenceFormatError(f"the {what} certificate cannot be parsed (DER or PEM expected): {exc}") from None
     return certs
 

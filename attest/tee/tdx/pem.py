@@ -15,7 +15,7 @@ import re
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from attest.certs import MAX_PATH_LENGTH
+from attest.certs import MAX_PATH_LENGTH, UNREADABLE
 from attest.errors import EvidenceFormatError
 from attest.tee.tdx import der
 
@@ -73,6 +73,6 @@ def _certificate(body: bytes, what: str) -> x509.Certificate:
         cert = x509.load_der_x509_certificate(body)
         # cryptography reads these lazily, and may then fail with TypeError or KeyError: read them now.
         cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.extensions, cert.public_key()
-    except (ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:
+    except (*UNREADABLE, TypeError, KeyError, UnsupportedAlgorithm) as exc:
         raise EvidenceFormatError(f"{what} is not a valid X.509 certificate: {exc}") from None
     return cert
